@@ -1,0 +1,63 @@
+# kube-proxy-ipvs: build, checks and tests. Everything builds from vendor/ (-mod=vendor).
+#   make build    bin/kube-proxy, stamped with $(VERSION)
+#   make verify   gofmt, go vet, staticcheck, vendor/ up to date, import rules (hack/verify.sh)
+#   make unit     unit tests (everything but test/e2e, which needs the lab)
+#   make lab-unit the kernel adapters' tests on the lab kernel (one QEMU guest per package)
+#   make e2e      end-to-end tests in the QEMU IPVS lab (hack/e2e.sh)
+#   make demo     the lab demo (hack/e2e.sh demo)
+#   make bench    upstream vs ours on the lab kernel, S in BENCH_SIZES (hack/bench.sh; _output/bench-report.md)
+#   make bench-short  the same at S=200 with short windows (keeps the harness working)
+#   make test     install-deps, verify, unit, e2e (what CI runs)
+#   make clean    remove bin/ (_output/, with the upstream tools hack/build-tools.sh built, stays)
+
+VERSION ?= v1.37.2-ipvs.0
+GO      ?= go
+BIN     := bin/kube-proxy
+PKG     := github.com/kube-proxy-ipvs/kube-proxy-ipvs
+
+# kubernetes_build_info and --version=raw read component-base's version; the fork's own version
+# (pkg/version.Fork) is what --version prints.
+LDFLAGS := -X $(PKG)/pkg/version.Fork=$(VERSION) \
+           -X k8s.io/component-base/version.gitVersion=$(VERSION) \
+           -X k8s.io/component-base/version.gitMajor=1 \
+           -X k8s.io/component-base/version.gitMinor=37
+
+.PHONY: all build unit lab-unit verify e2e demo test clean install-deps tools bench bench-short
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -mod=vendor -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kube-proxy
+
+unit:
+	$(GO) test -mod=vendor $$($(GO) list -mod=vendor ./... | grep -v /test/e2e)
+
+verify:
+	hack/verify.sh
+
+install-deps:
+	hack/install-deps.sh
+
+# Upstream kube-proxy, kube-apiserver and etcd for the lab, from the hack/tools module.
+tools:
+	hack/build-tools.sh
+
+lab-unit:
+	$(GO) test -mod=vendor -tags lab -exec "$(CURDIR)/hack/lab/run-in-guest.sh" ./pkg/kernel/...
+
+e2e: build tools
+	hack/e2e.sh
+
+demo: build tools
+	hack/e2e.sh demo
+
+bench: build tools
+	hack/bench.sh
+
+bench-short: build tools
+	BENCH_SIZES=200 BENCH_STEADY=15 BENCH_STRACE=20 BENCH_CHANGES=4 BENCH_REPORT=_output/bench-short-report.md hack/bench.sh
+
+test: install-deps verify unit lab-unit e2e
+
+clean:
+	rm -rf bin

@@ -1,0 +1,114 @@
+package app
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/klog/v2"
+	"k8s.io/kube-proxy/config/v1alpha1"
+	kubeproxyconfig "k8s.io/kubernetes/pkg/proxy/apis/config"
+	proxyconfigscheme "k8s.io/kubernetes/pkg/proxy/apis/config/scheme"
+	kubeproxyconfigv1alpha1 "k8s.io/kubernetes/pkg/proxy/apis/config/v1alpha1"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/forkconfig"
+)
+
+// defaultConfig is the internal configuration with upstream's v1alpha1 defaults applied.
+func defaultConfig() *kubeproxyconfig.KubeProxyConfiguration {
+	external := &v1alpha1.KubeProxyConfiguration{}
+	proxyconfigscheme.Scheme.Default(external)
+	internal, err := proxyconfigscheme.Scheme.ConvertToVersion(external, kubeproxyconfig.SchemeGroupVersion)
+	if err != nil {
+		// The scheme is compiled in; a failure here is a programming error.
+		panic(fmt.Sprintf("converting the default configuration: %v", err))
+	}
+	return internal.(*kubeproxyconfig.KubeProxyConfiguration)
+}
+
+// decodeConfig decodes a KubeProxyConfiguration file the way upstream does: strictly first, and
+// if the only problem is strictness (an unknown or duplicate field), leniently with a warning, so
+// a file written for a newer or older kube-proxy still loads.
+func decodeConfig(data []byte) (*kubeproxyconfig.KubeProxyConfiguration, error) {
+	obj, gvk, err := proxyconfigscheme.Codecs.UniversalDecoder().Decode(data, nil, nil)
+	if err != nil {
+		if !runtime.IsStrictDecodingError(err) {
+			return nil, fmt.Errorf("failed to decode: %w", err)
+		}
+		lenient, lerr := lenientCodecs()
+		if lerr != nil {
+			return nil, lerr
+		}
+		var lenientErr error
+		obj, gvk, lenientErr = lenient.UniversalDecoder().Decode(data, nil, nil)
+		if lenientErr != nil {
+			return nil, fmt.Errorf("failed lenient decoding: %w", err)
+		}
+		klog.InfoS("Using lenient decoding as strict decoding failed", "err", err)
+	}
+	cfg, ok := obj.(*kubeproxyconfig.KubeProxyConfiguration)
+	if !ok {
+		return nil, fmt.Errorf("got unexpected config type: %v", gvk)
+	}
+	return cfg, nil
+}
+
+// lenientCodecs is a codec factory knowing only v1alpha1, with strict decoding off.
+func lenientCodecs() (*serializer.CodecFactory, error) {
+	scheme := runtime.NewScheme()
+	if err := kubeproxyconfig.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("building the lenient scheme: %w", err)
+	}
+	if err := kubeproxyconfigv1alpha1.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("building the lenient scheme: %w", err)
+	}
+	codecs := serializer.NewCodecFactory(scheme, serializer.DisableStrict)
+	return &codecs, nil
+}
+
+// loadConfigFileWithFork reads a config file: the fork's fields into a forkconfig.Config
+// (defaults for those not set), the rest through upstream's decoder.
+func loadConfigFileWithFork(path string) (*kubeproxyconfig.KubeProxyConfiguration, forkconfig.Config, error) {
+	fork := forkconfig.Default()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fork, err
+	}
+	upstreamPart, err := forkconfig.FromFile(data, &fork)
+	if err != nil {
+		return nil, fork, err
+	}
+	cfg, err := decodeConfig(upstreamPart)
+	return cfg, fork, err
+}
+
+// encodeConfig renders cfg as v1alpha1 YAML, as --write-config-to writes it.
+func encodeConfig(cfg *kubeproxyconfig.KubeProxyConfiguration) ([]byte, error) {
+	info, ok := runtime.SerializerInfoForMediaType(proxyconfigscheme.Codecs.SupportedMediaTypes(), runtime.ContentTypeYAML)
+	if !ok {
+		return nil, fmt.Errorf("no serializer for %s", runtime.ContentTypeYAML)
+	}
+	var buf bytes.Buffer
+	encoder := proxyconfigscheme.Codecs.EncoderForVersion(info.Serializer, v1alpha1.SchemeGroupVersion)
+	if err := encoder.Encode(cfg, &buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func writeConfigFile(path string, cfg *kubeproxyconfig.KubeProxyConfiguration, fork forkconfig.Config) error {
+	data, err := encodeConfig(cfg)
+	if err != nil {
+		return err
+	}
+	if data, err = forkconfig.AddToFile(data, fork); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return err
+	}
+	klog.InfoS("Wrote configuration", "file", path)
+	return nil
+}

@@ -1,0 +1,124 @@
+package ipset
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"k8s.io/klog/v2"
+	utilexec "k8s.io/utils/exec"
+)
+
+const cmd = "ipset"
+
+// MinVersion is the oldest ipset tool accepted, as upstream kube-proxy (IPv6 sets need 6.x).
+const MinVersion = "6.0"
+
+// Exec is the Interface implementation that runs the ipset tool. It works in the network
+// namespace of the process it starts, i.e. of the calling thread.
+type Exec struct {
+	exec utilexec.Interface
+}
+
+var _ Interface = &Exec{}
+
+// NewExec returns an Exec running ipset through e.
+func NewExec(e utilexec.Interface) *Exec { return &Exec{exec: e} }
+
+func (x *Exec) run(stdin string, args ...string) (string, error) {
+	c := x.exec.Command(cmd, args...)
+	var stdout, stderr bytes.Buffer
+	c.SetStdin(strings.NewReader(stdin))
+	c.SetStdout(&stdout)
+	c.SetStderr(&stderr)
+	if err := c.Run(); err != nil {
+		return "", fmt.Errorf("ipset %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// List runs one `ipset save`.
+func (x *Exec) List() ([]Content, error) {
+	out, err := x.run("", "save")
+	if err != nil {
+		return nil, err
+	}
+	return ParseSave(out)
+}
+
+// Apply runs one `ipset restore -exist`. With -exist, ipset ignores adding an existing entry,
+// deleting a missing one and re-creating an identical set. Deleting a missing set is ignored
+// only by ipset >= 7.7, so when the batch destroys sets, Destroy ops of sets that do not exist
+// are dropped first (one `ipset list -n`). On failure ipset stops at the failing line; lines
+// before it may or may not have been applied (see Fake.Apply), so re-list before retrying.
+func (x *Exec) Apply(ops []Op) error {
+	ops, err := x.dropMissingDestroys(ops)
+	if err != nil {
+		return err
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	script, err := RenderRestore(ops)
+	if err != nil {
+		return err
+	}
+	klog.V(4).InfoS("Running ipset restore", "lines", len(ops))
+	_, err = x.run(script, "restore", "-exist")
+	return err
+}
+
+func (x *Exec) dropMissingDestroys(ops []Op) ([]Op, error) {
+	hasDestroy := false
+	for _, op := range ops {
+		hasDestroy = hasDestroy || op.Kind == Destroy
+	}
+	if !hasDestroy {
+		return ops, nil
+	}
+	out, err := x.run("", "list", "-n")
+	if err != nil {
+		return nil, err
+	}
+	exists := map[string]bool{}
+	for _, name := range strings.Fields(out) {
+		exists[name] = true
+	}
+	kept := make([]Op, 0, len(ops))
+	for _, op := range ops {
+		switch op.Kind {
+		case Create:
+			exists[op.Set.Name] = true
+		case Destroy:
+			if !exists[op.Set.Name] {
+				continue
+			}
+			exists[op.Set.Name] = false
+		}
+		kept = append(kept, op)
+	}
+	return kept, nil
+}
+
+var versionRE = regexp.MustCompile(`v(\d+)\.(\d+)`)
+
+// CheckVersion fails when the ipset tool is missing or older than MinVersion.
+func CheckVersion(e utilexec.Interface) error {
+	out, err := e.Command(cmd, "--version").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("running ipset --version (is ipset installed?): %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	m := versionRE.FindStringSubmatch(string(out))
+	if m == nil {
+		return fmt.Errorf("no ipset version in %q", strings.TrimSpace(string(out)))
+	}
+	major, _ := strconv.Atoi(m[1])
+	minor, _ := strconv.Atoi(m[2])
+	minMajor, minMinor := 6, 0 // MinVersion
+	if major < minMajor || major == minMajor && minor < minMinor {
+		return fmt.Errorf("ipset v%d.%d is older than the required %s", major, minor, MinVersion)
+	}
+	return nil
+}

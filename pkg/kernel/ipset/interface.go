@@ -1,0 +1,45 @@
+// Package ipset is the kernel adapter for ipsets. Reads parse one `ipset save`; writes go in one
+// `ipset restore` per batch, never one process per entry.
+package ipset
+
+// Set describes an ipset as the proxier creates it.
+type Set struct {
+	Name    string
+	Type    string // "hash:ip,port", "hash:ip,port,ip", "hash:ip,port,net", "hash:net", "bitmap:port"
+	Family  string // "inet" or "inet6" (ignored for bitmap:port)
+	Comment string // upstream's comment text, kept for `ipset list` readers
+	// Range is bitmap:port's port range, e.g. "0-65535".
+	Range string
+}
+
+// Content is a set and its entries as the kernel holds them, entries in `ipset save` spelling.
+type Content struct {
+	Set
+	Entries []string
+}
+
+// Op is one line of an `ipset restore` batch.
+type Op struct {
+	Kind  OpKind
+	Set   Set    // for Create; only Name for the others
+	Entry string // for Add and Del
+}
+
+type OpKind int
+
+const (
+	Create OpKind = iota // create with -exist semantics (no error if it exists with the same type)
+	Add
+	Del
+	Flush
+	Destroy
+)
+
+// Interface is what the proxier needs from ipset. Implementations: Exec (the ipset tool) and Fake.
+type Interface interface {
+	// List returns every set in the network namespace with its entries.
+	List() ([]Content, error)
+	// Apply runs the batch as one `ipset restore`; adding an existing entry or deleting a missing
+	// one is not an error.
+	Apply(ops []Op) error
+}

@@ -1,0 +1,85 @@
+// Package ipvs is the kernel adapter for IPVS virtual and real servers. It is a thin layer over
+// github.com/moby/ipvs (generic netlink) with value types that can be compared and used as map
+// keys, so the reconciler can diff desired state against what the kernel holds.
+package ipvs
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Protocol is the transport protocol of a virtual server, spelled as Kubernetes spells it.
+type Protocol string
+
+const (
+	TCP  Protocol = "TCP"
+	UDP  Protocol = "UDP"
+	SCTP Protocol = "SCTP"
+)
+
+// Flags of a virtual server, with the kernel's values (IP_VS_SVC_F_*).
+type Flags uint32
+
+const (
+	FlagPersistent Flags = 0x0001 // ClientIP session affinity
+	FlagHashed     Flags = 0x0002 // set by the kernel on every service; ignored when comparing
+	FlagSchedSH1   Flags = 0x0008 // IP_VS_SVC_F_SCHED1: sh/mh fallback
+	FlagSchedSH2   Flags = 0x0010 // IP_VS_SVC_F_SCHED2: sh/mh port
+	FlagSchedSH3   Flags = 0x0020 // IP_VS_SVC_F_SCHED3
+)
+
+// Key identifies a virtual server: address, protocol and port.
+type Key struct {
+	Address  netip.Addr
+	Protocol Protocol
+	Port     uint16
+}
+
+func (k Key) String() string {
+	return fmt.Sprintf("%s/%s", netip.AddrPortFrom(k.Address, k.Port), k.Protocol)
+}
+
+// VirtualServer is an IPVS service. Comparable: two values are equal when the kernel object
+// needs no update.
+type VirtualServer struct {
+	Key
+	Scheduler string
+	Flags     Flags  // without FlagHashed
+	Timeout   uint32 // persistence timeout in seconds (with FlagPersistent)
+}
+
+// RealServer is an IPVS destination of a virtual server. Forwarding is always masquerade (NAT).
+type RealServer struct {
+	Address netip.Addr
+	Port    uint16
+	Weight  int
+}
+
+func (r RealServer) String() string { return netip.AddrPortFrom(r.Address, r.Port).String() }
+
+// RealServerStatus is a real server as read back from the kernel, with its connection counts,
+// which graceful termination needs.
+type RealServerStatus struct {
+	RealServer
+	ActiveConnections   int
+	InactiveConnections int
+}
+
+// Interface is what the proxier needs from IPVS. Implementations: Netlink (the kernel) and Fake.
+type Interface interface {
+	// ListVirtualServers dumps every virtual server of the network namespace (all families).
+	ListVirtualServers() ([]VirtualServer, error)
+	// ListRealServers dumps the real servers of one virtual server.
+	ListRealServers(vs Key) ([]RealServerStatus, error)
+	AddVirtualServer(vs VirtualServer) error
+	UpdateVirtualServer(vs VirtualServer) error
+	DeleteVirtualServer(vs Key) error
+	AddRealServer(vs Key, rs RealServer) error
+	UpdateRealServer(vs Key, rs RealServer) error
+	DeleteRealServer(vs Key, rs RealServer) error
+	// Flush deletes every virtual server (used only by --cleanup).
+	Flush() error
+	// SetTimeouts sets the kernel's IPVS tcp, tcpfin and udp timeouts; a zero value is left as-is.
+	SetTimeouts(tcp, tcpFin, udp time.Duration) error
+}

@@ -1,0 +1,74 @@
+package ipvs
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// Protocol numbers as the kernel stores them (IPPROTO_*).
+const (
+	protoTCP  = 6
+	protoUDP  = 17
+	protoSCTP = 132
+)
+
+func protocolNumber(p Protocol) (uint16, error) {
+	switch p {
+	case TCP:
+		return protoTCP, nil
+	case UDP:
+		return protoUDP, nil
+	case SCTP:
+		return protoSCTP, nil
+	}
+	return 0, fmt.Errorf("unsupported IPVS protocol %q", p)
+}
+
+func protocolName(n uint16) (Protocol, bool) {
+	switch n {
+	case protoTCP:
+		return TCP, true
+	case protoUDP:
+		return UDP, true
+	case protoSCTP:
+		return SCTP, true
+	}
+	return "", false
+}
+
+// validAddr rejects what the kernel would store under another spelling: an IPv4-mapped IPv6
+// address would be programmed as plain IPv4 and never match its key on read-back, and a zone
+// cannot be expressed to IPVS.
+func validAddr(a netip.Addr) error {
+	switch {
+	case !a.IsValid():
+		return fmt.Errorf("invalid address")
+	case a.Is4In6():
+		return fmt.Errorf("address %s is IPv4-mapped IPv6; use the IPv4 form", a)
+	case a.Zone() != "":
+		return fmt.Errorf("address %s has a zone", a)
+	}
+	return nil
+}
+
+func validKey(k Key) error {
+	if err := validAddr(k.Address); err != nil {
+		return fmt.Errorf("virtual server %s: %w", k, err)
+	}
+	if _, err := protocolNumber(k.Protocol); err != nil {
+		return fmt.Errorf("virtual server %s: %w", k, err)
+	}
+	return nil
+}
+
+// validRealServer also rejects a family different from the virtual server's: with masquerade
+// forwarding the kernel cannot mix families, and moby/ipvs does not send the destination family.
+func validRealServer(vs Key, rs RealServer) error {
+	if err := validAddr(rs.Address); err != nil {
+		return fmt.Errorf("real server %s: %w", rs, err)
+	}
+	if rs.Address.Is4() != vs.Address.Is4() {
+		return fmt.Errorf("real server %s: family differs from virtual server %s", rs, vs)
+	}
+	return nil
+}

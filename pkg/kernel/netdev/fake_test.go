@@ -1,0 +1,129 @@
+package netdev
+
+import (
+	"errors"
+	"net/netip"
+	"slices"
+	"testing"
+)
+
+func addrs(ss ...string) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range ss {
+		out = append(out, netip.MustParseAddr(s))
+	}
+	return out
+}
+
+func TestFakeDummyAndAddresses(t *testing.T) {
+	f := NewFake()
+	if _, err := f.ListAddresses("kube-ipvs0"); !errors.Is(err, ErrLinkNotFound) {
+		t.Fatalf("ListAddresses on missing link: %v, want ErrLinkNotFound", err)
+	}
+	if err := f.AddAddress("kube-ipvs0", netip.MustParseAddr("10.96.0.1")); !errors.Is(err, ErrLinkNotFound) {
+		t.Fatalf("AddAddress on missing link: %v, want ErrLinkNotFound", err)
+	}
+	for i, want := range []bool{true, false} {
+		if created, err := f.EnsureDummy("kube-ipvs0"); err != nil || created != want {
+			t.Fatalf("EnsureDummy #%d = %v, %v; want %v", i, created, err, want)
+		}
+	}
+	if kind, up, _ := f.LinkKind("kube-ipvs0"); kind != "dummy" || up {
+		t.Errorf("kube-ipvs0 is %s up=%v, want a dummy left down", kind, up)
+	}
+	for _, a := range addrs("10.96.0.1", "fd00::1", "10.96.0.1") {
+		if err := f.AddAddress("kube-ipvs0", a); err != nil {
+			t.Fatalf("AddAddress(%s): %v", a, err)
+		}
+	}
+	if err := f.AddAddress("kube-ipvs0", netip.MustParseAddr("::ffff:10.0.0.1")); err == nil {
+		t.Error("IPv4-mapped address accepted")
+	}
+	got, err := f.ListAddresses("kube-ipvs0")
+	if err != nil || !slices.Equal(got, addrs("10.96.0.1", "fd00::1")) {
+		t.Fatalf("ListAddresses = %v, %v", got, err)
+	}
+	for _, a := range addrs("10.96.0.1", "10.96.0.1") {
+		if err := f.DeleteAddress("kube-ipvs0", a); err != nil {
+			t.Fatalf("DeleteAddress(%s): %v", a, err)
+		}
+	}
+	if got := f.Addresses("kube-ipvs0"); !slices.Equal(got, addrs("fd00::1")) {
+		t.Errorf("after delete: %v", got)
+	}
+	if err := f.DeleteLink("kube-ipvs0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.DeleteLink("kube-ipvs0"); err != nil {
+		t.Errorf("deleting a missing link: %v", err)
+	}
+	if r, w := f.Reads(), f.Writes(); r != 2 || w != 11 {
+		t.Errorf("reads, writes = %d, %d; want 2, 11", r, w)
+	}
+	if c := f.Count("AddAddress"); c != 5 {
+		t.Errorf("AddAddress count %d, want 5", c)
+	}
+}
+
+func TestFakeLocalAddresses(t *testing.T) {
+	tests := []struct {
+		name    string
+		setup   func(f *Fake)
+		exclude string
+		want    []netip.Addr
+	}{
+		{"fresh namespace: loopback only, none served", nil, "kube-ipvs0", nil},
+		{"node addresses without link-local v6", func(f *Fake) {
+			f.AddLink("eth0", addrs("192.168.1.10", "fe80::1", "2001:db8::10", "169.254.1.1")...)
+		}, "kube-ipvs0", addrs("169.254.1.1", "192.168.1.10", "2001:db8::10")},
+		{"excluded link dropped, shared address kept", func(f *Fake) {
+			f.AddLink("eth0", addrs("192.168.1.10")...)
+			f.AddLink("kube-ipvs0", addrs("10.96.0.1", "192.168.1.10")...)
+		}, "kube-ipvs0", addrs("192.168.1.10")},
+		{"no exclusion", func(f *Fake) {
+			f.AddLink("kube-ipvs0", addrs("10.96.0.1")...)
+		}, "", addrs("10.96.0.1")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := NewFake()
+			if tt.setup != nil {
+				tt.setup(f)
+			}
+			got, err := f.LocalAddresses(tt.exclude)
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Errorf("LocalAddresses = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestFakeVXLANAndInjection(t *testing.T) {
+	f := NewFake()
+	f.AddVXLAN("flannel.1", 0)
+	f.AddVXLAN("vxlan.calico", 4789)
+	f.AddVXLAN("other", 4789)
+	got, err := f.VXLANPorts()
+	if err != nil || !slices.Equal(got, []uint16{4789, DefaultVXLANPort}) {
+		t.Errorf("VXLANPorts = %v, %v", got, err)
+	}
+	boom := errors.New("boom")
+	f.InjectError("EnsureDummy", boom)
+	if _, err := f.EnsureDummy("kube-ipvs0"); err != boom {
+		t.Fatalf("EnsureDummy = %v, want injected error", err)
+	}
+	if _, _, ok := f.LinkKind("kube-ipvs0"); ok {
+		t.Error("injected failure created the link")
+	}
+	f.ResetCounts()
+	if f.Reads()+f.Writes() != 0 {
+		t.Error("ResetCounts left counts")
+	}
+}
+
+func TestSortedUnique(t *testing.T) {
+	got := sortedUnique(addrs("10.0.0.2", "::1", "10.0.0.1", "10.0.0.2"))
+	if !slices.Equal(got, addrs("10.0.0.1", "10.0.0.2", "::1")) {
+		t.Errorf("sortedUnique = %v", got)
+	}
+}

@@ -1,0 +1,31 @@
+// Package netdev is the kernel adapter for links and addresses over rtnetlink: the kube-ipvs0
+// dummy link and the service addresses bound to it, the node's local addresses, and VXLAN links.
+package netdev
+
+import (
+	"errors"
+	"net/netip"
+)
+
+// ErrLinkNotFound is returned when the named link does not exist.
+var ErrLinkNotFound = errors.New("link not found")
+
+// Interface is what the proxier needs from rtnetlink. Implementations: Netlink and Fake.
+type Interface interface {
+	// EnsureDummy creates the dummy link if it is missing and leaves it down, as upstream does.
+	// It reports whether it created the link.
+	EnsureDummy(name string) (created bool, err error)
+	// DeleteLink deletes the link; a missing link is not an error.
+	DeleteLink(name string) error
+	// ListAddresses returns the addresses bound to the link (ErrLinkNotFound if it is missing).
+	ListAddresses(link string) ([]netip.Addr, error)
+	// AddAddress binds addr to the link as a /32 or /128; binding an address already bound is not an error.
+	AddAddress(link string, addr netip.Addr) error
+	// DeleteAddress unbinds addr from the link; an address not bound is not an error.
+	DeleteAddress(link string, addr netip.Addr) error
+	// LocalAddresses returns the addresses of every link except the excluded one (kube-ipvs0):
+	// the addresses NodePorts are served on.
+	LocalAddresses(exclude string) ([]netip.Addr, error)
+	// VXLANPorts returns the UDP destination ports of the VXLAN links present on the node.
+	VXLANPorts() ([]uint16, error)
+}

@@ -1,0 +1,159 @@
+//go:build lab
+
+package netdev
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/internal/nstest"
+)
+
+func TestNetlinkDummyLab(t *testing.T) {
+	nstest.Enter(t)
+	n := NewNetlink()
+	const dev = "kube-ipvs0"
+	if _, err := n.ListAddresses(dev); !errors.Is(err, ErrLinkNotFound) {
+		t.Fatalf("ListAddresses before creation: %v, want ErrLinkNotFound", err)
+	}
+	for i, want := range []bool{true, false} {
+		if created, err := n.EnsureDummy(dev); err != nil || created != want {
+			t.Fatalf("EnsureDummy #%d = %v, %v; want %v", i, created, err, want)
+		}
+	}
+	l, err := netlink.LinkByName(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Type() != "dummy" || l.Attrs().Flags&net.FlagUp != 0 {
+		t.Errorf("link type %s flags %v; want a dummy left down", l.Type(), l.Attrs().Flags)
+	}
+	bound := addrs("10.96.0.1", "fd00::1", "10.96.0.10")
+	for _, a := range append(bound, bound[0]) { // the repeat must be accepted
+		if err := n.AddAddress(dev, a); err != nil {
+			t.Fatalf("AddAddress(%s): %v", a, err)
+		}
+	}
+	got, err := n.ListAddresses(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(got, netip.Addr.Compare)
+	if want := sortedUnique(slices.Clone(bound)); !slices.Equal(got, want) {
+		t.Errorf("bound %v, want %v", got, want)
+	}
+	// Host prefixes, as upstream binds them.
+	kaddrs, err := netlink.AddrList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range kaddrs {
+		if ones, bits := a.Mask.Size(); ones != bits {
+			t.Errorf("%s bound with prefix /%d", a.IP, ones)
+		}
+	}
+
+	// A node address on another link, and the same service address on both.
+	if err := netlink.AddrAdd(loLink(t), &netlink.Addr{IPNet: mustCIDR(t, "192.168.7.7/24")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.AddrAdd(loLink(t), &netlink.Addr{IPNet: mustCIDR(t, "10.96.0.10/32")}); err != nil {
+		t.Fatal(err)
+	}
+	local, err := n.LocalAddresses(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := addrs("10.96.0.10", "192.168.7.7"); !slices.Equal(local, want) {
+		t.Errorf("LocalAddresses = %v, want %v (no loopback, no kube-ipvs0 only addresses)", local, want)
+	}
+
+	for _, a := range addrs("10.96.0.1", "10.96.0.1", "2001:db8::99") { // repeat and never-bound
+		if err := n.DeleteAddress(dev, a); err != nil {
+			t.Fatalf("DeleteAddress(%s): %v", a, err)
+		}
+	}
+	// An address bound with another prefix is removed too.
+	if err := netlink.AddrAdd(l, &netlink.Addr{IPNet: mustCIDR(t, "10.50.0.1/24")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.DeleteAddress(dev, netip.MustParseAddr("10.50.0.1")); err != nil {
+		t.Fatal(err)
+	}
+	got, err = n.ListAddresses(dev)
+	slices.SortFunc(got, netip.Addr.Compare)
+	if err != nil || !slices.Equal(got, addrs("10.96.0.10", "fd00::1")) {
+		t.Errorf("after deletes: %v, %v", got, err)
+	}
+
+	if err := n.DeleteLink(dev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := netlink.LinkByName(dev); err == nil {
+		t.Error("link still present after DeleteLink")
+	}
+	if err := n.DeleteLink(dev); err != nil {
+		t.Errorf("deleting a missing link: %v", err)
+	}
+}
+
+// TestNetlinkVXLANLab needs the vxlan module only (it also runs on hosts without dummy).
+func TestNetlinkVXLANLab(t *testing.T) {
+	nstest.Enter(t)
+	n := NewNetlink()
+	if ports, err := n.VXLANPorts(); err != nil || len(ports) != 0 {
+		t.Fatalf("fresh namespace: %v, %v", ports, err)
+	}
+	lo := loLink(t)
+	for _, v := range []*netlink.Vxlan{
+		{LinkAttrs: netlink.LinkAttrs{Name: "vx-default"}, VxlanId: 1, VtepDevIndex: lo.Attrs().Index},
+		{LinkAttrs: netlink.LinkAttrs{Name: "vx-iana"}, VxlanId: 2, VtepDevIndex: lo.Attrs().Index, Port: 4789},
+	} {
+		if err := netlink.LinkAdd(v); err != nil {
+			t.Fatalf("creating %s: %v", v.Name, err)
+		}
+	}
+	ports, err := n.VXLANPorts()
+	if err != nil || !slices.Equal(ports, []uint16{4789, DefaultVXLANPort}) {
+		t.Errorf("VXLANPorts = %v, %v; want [4789 %d]", ports, err, DefaultVXLANPort)
+	}
+	// The kernel reports the resolved default, never 0.
+	l, err := netlink.LinkByName("vx-default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := l.(*netlink.Vxlan).Port; p != DefaultVXLANPort {
+		t.Errorf("kernel reports port %d for a link created without one", p)
+	}
+	// Addresses on a non-dummy link go through the same code.
+	if err := n.AddAddress("vx-iana", netip.MustParseAddr("fd00::5")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := n.ListAddresses("vx-iana"); err != nil || !slices.Contains(got, netip.MustParseAddr("fd00::5")) {
+		t.Errorf("ListAddresses(vx-iana) = %v, %v", got, err)
+	}
+}
+
+func loLink(t *testing.T) netlink.Link {
+	t.Helper()
+	l, err := netlink.LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func mustCIDR(t *testing.T, s string) *net.IPNet {
+	t.Helper()
+	ip, n, err := net.ParseCIDR(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.IP = ip
+	return n
+}

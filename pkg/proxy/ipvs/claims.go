@@ -1,0 +1,185 @@
+package ipvs
+
+import (
+	"net/netip"
+
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/kubernetes/pkg/proxy"
+
+	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
+)
+
+// claims is the desired state of one family summed over every service port. Service ports
+// share objects (a cluster IP bound once for every port of a service, the same NodePort ipset
+// entry), so each object is counted by how many service ports claim it. Replacing one service
+// port's state marks exactly the objects it touched as dirty; the reconciler looks at nothing
+// else, which is what makes a sync cost O(changed objects).
+type claims struct {
+	ports map[proxy.ServicePortName]*portClaim
+
+	// vs has, per virtual server, the service ports that want it and what each wants. Two
+	// services asking for the same address:port is a conflict; the lowest name wins, so the
+	// outcome does not depend on the order events arrived in.
+	vs       map[kipvs.Key]map[proxy.ServicePortName]*VirtualServerState
+	bindings map[netip.Addr]int
+	entries  map[string]map[string]int
+	// blocked counts load balancer VIPs the node must not reach (KUBE-IPVS-OUT-FILTER).
+	blocked map[kipvs.Key]int
+
+	dirtyVS       sets.Set[kipvs.Key]
+	dirtyBindings sets.Set[netip.Addr]
+	dirtyEntries  map[string]sets.Set[string]
+	// setsChangedEmptiness records that a set went from empty to non-empty or back, which
+	// changes the iptables rules.
+	setsChangedEmptiness bool
+	blockedChanged       bool
+}
+
+type portClaim struct {
+	state   ServicePortState
+	blocked []kipvs.Key
+}
+
+func newClaims() *claims {
+	return &claims{
+		ports:         map[proxy.ServicePortName]*portClaim{},
+		vs:            map[kipvs.Key]map[proxy.ServicePortName]*VirtualServerState{},
+		bindings:      map[netip.Addr]int{},
+		entries:       map[string]map[string]int{},
+		blocked:       map[kipvs.Key]int{},
+		dirtyVS:       sets.New[kipvs.Key](),
+		dirtyBindings: sets.New[netip.Addr](),
+		dirtyEntries:  map[string]sets.Set[string]{},
+	}
+}
+
+// set replaces the state of one service port.
+func (c *claims) set(name proxy.ServicePortName, st ServicePortState, blocked []kipvs.Key) {
+	c.remove(name)
+	pc := &portClaim{state: st, blocked: blocked}
+	c.ports[name] = pc
+	for i := range st.VirtualServers {
+		v := &st.VirtualServers[i]
+		owners := c.vs[v.VirtualServer.Key]
+		if owners == nil {
+			owners = map[proxy.ServicePortName]*VirtualServerState{}
+			c.vs[v.VirtualServer.Key] = owners
+		}
+		owners[name] = v
+		c.dirtyVS.Insert(v.VirtualServer.Key)
+	}
+	for _, a := range st.Bindings {
+		c.bindings[a]++
+		c.dirtyBindings.Insert(a)
+	}
+	for set, entries := range st.SetEntries {
+		counts := c.entries[set]
+		if counts == nil {
+			counts = map[string]int{}
+			c.entries[set] = counts
+		}
+		if len(counts) == 0 && len(entries) > 0 {
+			c.setsChangedEmptiness = true
+		}
+		for _, e := range entries {
+			counts[e]++
+			c.markEntry(set, e)
+		}
+	}
+	for _, k := range blocked {
+		if c.blocked[k] == 0 {
+			c.blockedChanged = true
+		}
+		c.blocked[k]++
+	}
+}
+
+// remove forgets one service port's state.
+func (c *claims) remove(name proxy.ServicePortName) {
+	pc, ok := c.ports[name]
+	if !ok {
+		return
+	}
+	delete(c.ports, name)
+	for _, v := range pc.state.VirtualServers {
+		k := v.VirtualServer.Key
+		if owners := c.vs[k]; owners != nil {
+			delete(owners, name)
+			if len(owners) == 0 {
+				delete(c.vs, k)
+			}
+		}
+		c.dirtyVS.Insert(k)
+	}
+	for _, a := range pc.state.Bindings {
+		if c.bindings[a]--; c.bindings[a] <= 0 {
+			delete(c.bindings, a)
+		}
+		c.dirtyBindings.Insert(a)
+	}
+	for set, entries := range pc.state.SetEntries {
+		counts := c.entries[set]
+		for _, e := range entries {
+			if counts[e]--; counts[e] <= 0 {
+				delete(counts, e)
+			}
+			c.markEntry(set, e)
+		}
+		if len(entries) > 0 && len(counts) == 0 {
+			c.setsChangedEmptiness = true
+		}
+	}
+	for _, k := range pc.blocked {
+		if c.blocked[k]--; c.blocked[k] <= 0 {
+			delete(c.blocked, k)
+			c.blockedChanged = true
+		}
+	}
+}
+
+func (c *claims) markEntry(set, e string) {
+	d := c.dirtyEntries[set]
+	if d == nil {
+		d = sets.New[string]()
+		c.dirtyEntries[set] = d
+	}
+	d.Insert(e)
+}
+
+// virtualServer is the desired state of a virtual server, if any service port wants it.
+func (c *claims) virtualServer(k kipvs.Key) (*VirtualServerState, bool) {
+	owners := c.vs[k]
+	if len(owners) == 0 {
+		return nil, false
+	}
+	var winner proxy.ServicePortName
+	var state *VirtualServerState
+	for name, s := range owners {
+		if state == nil || name.String() < winner.String() {
+			winner, state = name, s
+		}
+	}
+	return state, true
+}
+
+func (c *claims) bound(a netip.Addr) bool { return c.bindings[a] > 0 }
+
+func (c *claims) hasEntry(set, e string) bool { return c.entries[set][e] > 0 }
+
+func (c *claims) nonEmpty(set string) bool { return len(c.entries[set]) > 0 }
+
+func (c *claims) blockedKeys() []kipvs.Key {
+	out := make([]kipvs.Key, 0, len(c.blocked))
+	for k := range c.blocked {
+		out = append(out, k)
+	}
+	return out
+}
+
+func (c *claims) clearDirty() {
+	c.dirtyVS = sets.New[kipvs.Key]()
+	c.dirtyBindings = sets.New[netip.Addr]()
+	c.dirtyEntries = map[string]sets.Set[string]{}
+	c.setsChangedEmptiness = false
+	c.blockedChanged = false
+}

@@ -1,0 +1,359 @@
+package ipvs
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/component-base/metrics"
+	"k8s.io/klog/v2"
+	"k8s.io/kubernetes/pkg/proxy"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/forkconfig"
+)
+
+// ClusterAddressHandler receives the cluster's addresses the address guard protects: every
+// Node's status.addresses and the apiserver's endpoints. The command feeds it from informers;
+// the Proxier and the dual-stack proxier implement it.
+type ClusterAddressHandler interface {
+	// OnNodeAddresses sets a Node's addresses (every family).
+	OnNodeAddresses(node string, addrs []netip.Addr)
+	// OnNodeDelete forgets a Node.
+	OnNodeDelete(node string)
+	// OnAPIServerEndpoints sets the endpoints of Service default/kubernetes (every family).
+	OnAPIServerEndpoints(eps []netip.AddrPort)
+}
+
+var _ ClusterAddressHandler = &Proxier{}
+
+// Fork metrics of the policies.
+var (
+	lbIngressUnbound = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Subsystem:      "kubeproxy_ipvs",
+		Name:           "lb_ingress_unbound",
+		Help:           "LoadBalancer ingress IPs (per Service) left unbound and unserved by policy: the kube-proxy-ipvs.io/bind-lb-ingress annotation or --ipvs-bind-lb-ingress=false.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"ip_family"})
+	refusedAddresses = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Subsystem:      "kubeproxy_ipvs",
+		Name:           "refused_addresses",
+		Help:           "externalIPs and LoadBalancer ingress IPs (per Service) the address guard refuses to serve, by reason.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"ip_family", "reason"})
+)
+
+// policyState is the proxier's part of the fork's policies: their inputs that come from the
+// cluster rather than the Service, and what was last reported per Service. Guarded by
+// Proxier.mu.
+type policyState struct {
+	family   v1.IPFamily
+	nodeName string
+
+	unboundByDefault bool
+	protected        []netip.Prefix
+	restrict         bool
+	allowed          []netip.Prefix
+
+	// nodes are every Node's addresses in family; apiserver the apiserver's endpoints in
+	// family. otherNodes, apiEndpoints and apiAddrs are derived from them for NodeContext,
+	// rebuilt when they change (NodeContext shares them read-only).
+	nodes        map[string][]netip.Addr
+	apiserver    []netip.AddrPort
+	otherNodes   map[netip.Addr]string
+	apiEndpoints map[netip.AddrPort]bool
+	apiAddrs     map[netip.Addr]bool
+
+	// byPort are the decisions of each service port's last desired state; ports indexes them
+	// by Service; touched are the Services whose decisions may have changed since the last
+	// report; reported is what was last reported per Service.
+	byPort   map[proxy.ServicePortName][]AddressDecision
+	ports    map[types.NamespacedName]sets.Set[proxy.ServicePortName]
+	uids     map[types.NamespacedName]types.UID
+	touched  sets.Set[types.NamespacedName]
+	reported map[types.NamespacedName]sets.Set[AddressDecision]
+	counts   map[Reason]int
+}
+
+func newPolicyState(family v1.IPFamily, nodeName string, fork forkconfig.Config) *policyState {
+	s := &policyState{
+		family:           family,
+		nodeName:         nodeName,
+		unboundByDefault: !fork.BindLoadBalancerIngress,
+		protected:        prefixesInFamily(family, forkconfig.Prefixes(fork.ProtectedCIDRs)),
+		restrict:         len(fork.ExternalIPCIDRs) > 0,
+		allowed:          prefixesInFamily(family, forkconfig.Prefixes(fork.ExternalIPCIDRs)),
+		nodes:            map[string][]netip.Addr{},
+		byPort:           map[proxy.ServicePortName][]AddressDecision{},
+		ports:            map[types.NamespacedName]sets.Set[proxy.ServicePortName]{},
+		uids:             map[types.NamespacedName]types.UID{},
+		touched:          sets.New[types.NamespacedName](),
+		reported:         map[types.NamespacedName]sets.Set[AddressDecision]{},
+		counts:           map[Reason]int{},
+	}
+	s.rebuild()
+	return s
+}
+
+func prefixesInFamily(family v1.IPFamily, ps []netip.Prefix) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range ps {
+		if inFamily(family, p.Addr()) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (s *policyState) rebuild() {
+	s.otherNodes = map[netip.Addr]string{}
+	names := make([]string, 0, len(s.nodes))
+	for n := range s.nodes {
+		names = append(names, n)
+	}
+	sort.Strings(names) // an address two Nodes list is reported with the same name every time
+	for _, n := range names {
+		if n == s.nodeName {
+			continue
+		}
+		for _, a := range s.nodes[n] {
+			if _, ok := s.otherNodes[a]; !ok {
+				s.otherNodes[a] = n
+			}
+		}
+	}
+	s.apiEndpoints = map[netip.AddrPort]bool{}
+	s.apiAddrs = map[netip.Addr]bool{}
+	for _, ep := range s.apiserver {
+		s.apiEndpoints[ep] = true
+		s.apiAddrs[ep.Addr()] = true
+	}
+}
+
+// fill puts the policies' inputs into a NodeContext.
+func (s *policyState) fill(ctx *NodeContext) {
+	ctx.LBIngressUnboundByDefault = s.unboundByDefault
+	ctx.OtherNodeAddresses = s.otherNodes
+	ctx.APIServerEndpoints = s.apiEndpoints
+	ctx.APIServerAddresses = s.apiAddrs
+	ctx.ProtectedCIDRs = s.protected
+	ctx.RestrictExternalIPs = s.restrict
+	ctx.ExternalIPCIDRs = s.allowed
+}
+
+// setNode records a Node's addresses; it reports whether another Node's addresses changed.
+func (s *policyState) setNode(node string, addrs []netip.Addr) bool {
+	var in []netip.Addr
+	for _, a := range addrs {
+		if a = a.Unmap(); inFamily(s.family, a) && !slices.Contains(in, a) {
+			in = append(in, a)
+		}
+	}
+	slices.SortFunc(in, func(a, b netip.Addr) int { return a.Compare(b) })
+	old, had := s.nodes[node]
+	if (had && slices.Equal(old, in)) || (!had && len(in) == 0) {
+		return false
+	}
+	if len(in) == 0 {
+		delete(s.nodes, node)
+	} else {
+		s.nodes[node] = in
+	}
+	s.rebuild()
+	return node != s.nodeName
+}
+
+// setAPIServer records the apiserver's endpoints; it reports whether they changed.
+func (s *policyState) setAPIServer(eps []netip.AddrPort) bool {
+	var in []netip.AddrPort
+	for _, ep := range eps {
+		ep = netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())
+		if inFamily(s.family, ep.Addr()) && !slices.Contains(in, ep) {
+			in = append(in, ep)
+		}
+	}
+	slices.SortFunc(in, func(a, b netip.AddrPort) int { return a.Compare(b) })
+	if slices.Equal(s.apiserver, in) {
+		return false
+	}
+	s.apiserver = in
+	s.rebuild()
+	return true
+}
+
+// OnNodeAddresses is part of ClusterAddressHandler.
+func (p *Proxier) OnNodeAddresses(node string, addrs []netip.Addr) {
+	p.mu.Lock()
+	changed := p.policy.setNode(node, addrs)
+	if changed {
+		// Any service port may name the address: recompute them all (no kernel I/O when the
+		// outcome is the same).
+		p.allPortsDirty = true
+	}
+	p.mu.Unlock()
+	if changed && p.initialized.Load() {
+		p.Sync()
+	}
+}
+
+// OnNodeDelete is part of ClusterAddressHandler.
+func (p *Proxier) OnNodeDelete(node string) { p.OnNodeAddresses(node, nil) }
+
+// OnAPIServerEndpoints is part of ClusterAddressHandler.
+func (p *Proxier) OnAPIServerEndpoints(eps []netip.AddrPort) {
+	p.mu.Lock()
+	changed := p.policy.setAPIServer(eps)
+	if changed {
+		p.allPortsDirty = true
+	}
+	p.mu.Unlock()
+	if changed && p.initialized.Load() {
+		p.Sync()
+	}
+}
+
+// applyForkContext puts the policies' current inputs into the node context before service
+// ports are computed.
+func (p *Proxier) applyForkContext() { p.policy.fill(&p.nodeCtx) }
+
+// notePolicyDecisions records the decisions of a service port's new desired state (sp nil:
+// the service port is gone).
+func (p *Proxier) notePolicyDecisions(name proxy.ServicePortName, sp proxy.ServicePort, decisions []AddressDecision) {
+	s := p.policy
+	svc := name.NamespacedName
+	old, had := s.byPort[name]
+	if sp == nil || len(decisions) == 0 {
+		if !had {
+			return
+		}
+		delete(s.byPort, name)
+		if ports := s.ports[svc]; ports != nil {
+			ports.Delete(name)
+			if ports.Len() == 0 {
+				delete(s.ports, svc)
+			}
+		}
+	} else {
+		if had && slices.Equal(old, decisions) {
+			return
+		}
+		s.byPort[name] = decisions
+		if s.ports[svc] == nil {
+			s.ports[svc] = sets.New[proxy.ServicePortName]()
+		}
+		s.ports[svc].Insert(name)
+		if info, ok := sp.(*servicePortInfo); ok {
+			s.uids[svc] = info.uid
+		}
+	}
+	s.touched.Insert(svc)
+}
+
+// reportPolicyDecisions reports what changed since the last report, per Service: a Warning
+// Event and a log line for each new refusal or invalid annotation, a V(2) log line for each LB
+// ingress IP whose binding changed, and the gauges.
+func (p *Proxier) reportPolicyDecisions(logger klog.Logger) {
+	s := p.policy
+	if s.touched.Len() == 0 {
+		return
+	}
+	touched := s.touched.UnsortedList()
+	sort.Slice(touched, func(i, j int) bool { return touched[i].String() < touched[j].String() })
+	for _, svc := range touched {
+		now := sets.New[AddressDecision]()
+		for name := range s.ports[svc] {
+			now.Insert(s.byPort[name]...)
+		}
+		before := s.reported[svc]
+		for _, d := range sortedDecisions(now.Difference(before)) {
+			s.counts[d.Reason]++
+			p.reportDecision(logger, svc, d, true)
+		}
+		for _, d := range sortedDecisions(before.Difference(now)) {
+			s.counts[d.Reason]--
+			p.reportDecision(logger, svc, d, false)
+		}
+		if now.Len() == 0 {
+			delete(s.reported, svc)
+			delete(s.uids, svc)
+		} else {
+			s.reported[svc] = now
+		}
+	}
+	s.touched = sets.New[types.NamespacedName]()
+
+	family := string(p.family)
+	lbIngressUnbound.WithLabelValues(family).Set(float64(s.counts[ReasonUnboundByAnnotation] + s.counts[ReasonUnboundByDefault]))
+	for _, r := range guardReasons {
+		refusedAddresses.WithLabelValues(family, string(r)).Set(float64(s.counts[r]))
+	}
+}
+
+func sortedDecisions(ds sets.Set[AddressDecision]) []AddressDecision {
+	out := ds.UnsortedList()
+	sort.Slice(out, func(i, j int) bool { return fmt.Sprint(out[i]) < fmt.Sprint(out[j]) })
+	return out
+}
+
+func (p *Proxier) reportDecision(logger klog.Logger, svc types.NamespacedName, d AddressDecision, added bool) {
+	ref := klog.KRef(svc.Namespace, svc.Name)
+	switch {
+	case d.Reason == ReasonUnboundByAnnotation || d.Reason == ReasonUnboundByDefault:
+		if added {
+			logger.V(2).Info("Load balancer ingress IP not bound by policy", "service", ref, "ip", d.Address, "reason", d.Reason)
+		} else {
+			logger.V(2).Info("Load balancer ingress IP no longer left unbound by policy", "service", ref, "ip", d.Address, "reason", d.Reason)
+		}
+		return
+	case !added:
+		logger.Info("Address no longer refused", "service", ref, "source", d.Source, "address", d.Address, "reason", d.Reason)
+		return
+	case d.Reason == ReasonInvalidAnnotation:
+		logger.Info("Ignoring invalid annotation value", "service", ref, "annotation", d.Detail, "value", d.Address)
+		p.serviceEvent(svc, "InvalidAnnotation", "Annotation %s has invalid value %q (want \"true\" or \"false\"); ignored, the next binding rule applies on node %s",
+			d.Detail, d.Address, p.nodeName)
+	default:
+		logger.Info("Refusing to serve address", "service", ref, "source", d.Source, "address", d.Address, "reason", d.Reason, "detail", d.Detail)
+		p.serviceEvent(svc, "AddressRefused", "%s %q is not served on node %s: %s", d.Source, d.Address, p.nodeName, explain(d))
+	}
+}
+
+// explain is the human reason of a refusal, for the Event.
+func explain(d AddressDecision) string {
+	switch d.Reason {
+	case ReasonInvalid:
+		return "not an IP address"
+	case ReasonWrongFamily:
+		return "not of an IP family of the Service"
+	case ReasonUnspecified:
+		return "the unspecified address"
+	case ReasonLoopback:
+		return "a loopback address"
+	case ReasonLinkLocal:
+		return "a link-local address"
+	case ReasonMulticast:
+		return "a multicast or broadcast address"
+	case ReasonAPIServer:
+		return fmt.Sprintf("it is an apiserver endpoint (%s)", d.Detail)
+	case ReasonNodeAddress:
+		return fmt.Sprintf("it is an address of node %s", d.Detail)
+	case ReasonProtected:
+		return fmt.Sprintf("it is inside the protected CIDR %s (--ipvs-protected-cidrs)", d.Detail)
+	case ReasonNotAllowed:
+		return "it is outside --ipvs-external-ip-cidrs"
+	}
+	return string(d.Reason)
+}
+
+func (p *Proxier) serviceEvent(svc types.NamespacedName, reason, note string, args ...any) {
+	if p.recorder == nil {
+		return
+	}
+	ref := &v1.ObjectReference{
+		APIVersion: "v1", Kind: "Service", Namespace: svc.Namespace, Name: svc.Name, UID: p.policy.uids[svc],
+	}
+	p.recorder.Eventf(ref, nil, v1.EventTypeWarning, reason, "Sync", note, args...)
+}

@@ -1,0 +1,300 @@
+package ipvs
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/component-base/metrics/testutil"
+	"k8s.io/utils/ptr"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/forkconfig"
+	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
+)
+
+// policyEnv is a test env with the fork settings changed and a fake event recorder.
+func policyEnv(t *testing.T, mutate func(*forkconfig.Config)) (*env, *events.FakeRecorder) {
+	t.Helper()
+	e := newEnv(t)
+	fork := forkconfig.Default()
+	if mutate != nil {
+		mutate(&fork)
+	}
+	rec := events.NewFakeRecorder(100)
+	e.p.policy = newPolicyState(e.p.family, e.p.nodeName, fork)
+	e.p.recorder = rec
+	return e, rec
+}
+
+// drain returns the events recorded so far.
+func drain(rec *events.FakeRecorder) []string {
+	var out []string
+	for {
+		select {
+		case ev := <-rec.Events:
+			out = append(out, ev)
+		default:
+			return out
+		}
+	}
+}
+
+func lbService(name, clusterIP string, opts ...func(*v1.Service)) *v1.Service {
+	all := append([]func(*v1.Service){
+		loadBalancerType(30080, v1.LoadBalancerIngress{IP: "203.0.113.7"}),
+		externalLocal(31000),
+	}, opts...)
+	return service(name, clusterIP, all...)
+}
+
+var (
+	lbKey       = key("203.0.113.7", kipvs.TCP, 80)
+	lbNodePort  = key("192.168.0.10", kipvs.TCP, 30080)
+	lbEntry     = "203.0.113.7,tcp:80"
+	nodeBAddr   = "192.168.0.11"
+	nodeBKey    = key(nodeBAddr, kipvs.TCP, 80)
+	extIPEntry  = nodeBAddr + ",tcp:80"
+	apiEndpoint = netip.MustParseAddrPort("192.168.0.10:6443")
+)
+
+// lbProgrammed reports whether the LB IP has any kernel object, checking they come together.
+func lbProgrammed(t *testing.T, e *env) bool {
+	t.Helper()
+	bound := e.bound()["203.0.113.7"]
+	vs := e.hasVirtualServer(lbKey)
+	entries := e.entries("KUBE-LOAD-BALANCER")[lbEntry] && e.entries("KUBE-LOAD-BALANCER-LOCAL")[lbEntry] && e.entries("KUBE-IPVS-IPS")["203.0.113.7"]
+	if bound != vs || vs != entries {
+		t.Errorf("LB IP half programmed: bound=%v vs=%v entries=%v", bound, vs, entries)
+	}
+	if !e.hasVirtualServer(lbNodePort) || !e.entries("KUBE-HEALTH-CHECK-NODE-PORT")["31000"] {
+		t.Errorf("NodePort virtual server or health check node port missing")
+	}
+	return vs
+}
+
+func TestLBIngressUnboundByGlobalDefault(t *testing.T) {
+	RegisterMetrics()
+	e, _ := policyEnv(t, func(c *forkconfig.Config) { c.BindLoadBalancerIngress = false })
+	svc := lbService("lb", "10.96.0.20")
+	e.start(svc, slice(svc, v1.IPv4Protocol, ep{ip: "10.244.2.6", node: testNode}))
+	if lbProgrammed(t, e) {
+		t.Errorf("LB IP programmed with --ipvs-bind-lb-ingress=false")
+	}
+	if v, _ := testutil.GetGaugeMetricValue(lbIngressUnbound.WithLabelValues("IPv4")); v != 1 {
+		t.Errorf("lb_ingress_unbound = %v, want 1", v)
+	}
+
+	// The annotation binds it back.
+	bound := svc.DeepCopy()
+	annotate(AnnotationBindLBIngress, "true")(bound)
+	e.p.OnServiceUpdate(svc, bound)
+	e.sync()
+	if !lbProgrammed(t, e) {
+		t.Errorf("annotation true did not bind the LB IP")
+	}
+	if v, _ := testutil.GetGaugeMetricValue(lbIngressUnbound.WithLabelValues("IPv4")); v != 0 {
+		t.Errorf("lb_ingress_unbound = %v, want 0", v)
+	}
+}
+
+func TestLBIngressAnnotations(t *testing.T) {
+	e, _ := policyEnv(t, nil)
+	unbound := lbService("lb", "10.96.0.20", annotate(AnnotationBindLBIngress, "false"))
+	e.start(unbound)
+	if lbProgrammed(t, e) {
+		t.Errorf("annotation false: LB IP programmed")
+	}
+	// Removing the annotation brings back upstream's behaviour.
+	plain := lbService("lb", "10.96.0.20")
+	e.p.OnServiceUpdate(unbound, plain)
+	e.sync()
+	if !lbProgrammed(t, e) {
+		t.Errorf("without the annotation the LB IP should be bound")
+	}
+	// ipMode Proxy: not programmed, as upstream; annotation true binds it.
+	proxied := plain.DeepCopy()
+	proxied.Status.LoadBalancer.Ingress[0].IPMode = ptr.To(v1.LoadBalancerIPModeProxy)
+	e.p.OnServiceUpdate(plain, proxied)
+	e.sync()
+	if lbProgrammed(t, e) {
+		t.Errorf("ipMode Proxy: LB IP programmed")
+	}
+	forced := proxied.DeepCopy()
+	annotate(AnnotationBindLBIngress, "true")(forced)
+	e.p.OnServiceUpdate(proxied, forced)
+	e.sync()
+	if !lbProgrammed(t, e) {
+		t.Errorf("annotation true should bind an ipMode Proxy LB IP")
+	}
+}
+
+func TestInvalidAnnotationEventOncePerChange(t *testing.T) {
+	e, rec := policyEnv(t, nil)
+	svc := lbService("lb", "10.96.0.20", annotate(AnnotationBindLBIngress, "yes"), func(s *v1.Service) {
+		// Two ports: still one Event for the Service.
+		s.Spec.Ports = append(s.Spec.Ports, v1.ServicePort{Name: "q", Port: 81, Protocol: v1.ProtocolTCP, NodePort: 30081})
+	})
+	e.start(svc)
+	if !lbProgrammed(t, e) {
+		t.Errorf("invalid annotation: the default (bind) should apply")
+	}
+	// Syncs of every kind, a no-op update and a node change that recomputes every port.
+	e.sync()
+	e.verifySync()
+	touched := svc.DeepCopy()
+	touched.ResourceVersion = "2"
+	touched.Labels = map[string]string{"x": "y"}
+	e.p.OnServiceUpdate(svc, touched)
+	e.sync()
+	e.p.OnNodeAddresses("node-c", []netip.Addr{addr("192.168.0.12")})
+	e.sync()
+	// One port goes: the Service's decisions are the same.
+	onePort := touched.DeepCopy()
+	onePort.Spec.Ports = onePort.Spec.Ports[:1]
+	e.p.OnServiceUpdate(touched, onePort)
+	e.sync()
+	touched = onePort
+	evs := drain(rec)
+	if len(evs) != 1 || !strings.Contains(evs[0], "InvalidAnnotation") || !strings.Contains(evs[0], `"yes"`) {
+		t.Fatalf("events %q, want one InvalidAnnotation naming the value", evs)
+	}
+	// A new invalid value is a change: one more Event.
+	changed := touched.DeepCopy()
+	changed.Annotations[AnnotationBindLBIngress] = "no"
+	e.p.OnServiceUpdate(touched, changed)
+	e.sync()
+	e.sync()
+	if evs := drain(rec); len(evs) != 1 || !strings.Contains(evs[0], `"no"`) {
+		t.Errorf("after the change: events %q, want one naming the new value", evs)
+	}
+}
+
+func TestExternalIPOfAnotherNodeRefusedUntilNodeDeleted(t *testing.T) {
+	RegisterMetrics()
+	e, rec := policyEnv(t, nil)
+	e.p.OnNodeAddresses(testNode, []netip.Addr{nodeIP4})
+	e.p.OnNodeAddresses("node-b", []netip.Addr{addr(nodeBAddr), addr("fd00:1::11")})
+	svc := service("ext", "10.96.0.30", externalIPs(nodeBAddr))
+	e.start(svc, slice(svc, v1.IPv4Protocol, ep{ip: "10.244.1.5", node: "node-b"}))
+	refused := func() bool {
+		return !e.bound()[nodeBAddr] && !e.hasVirtualServer(nodeBKey) && !e.entries("KUBE-EXTERNAL-IP")[extIPEntry] && !e.entries("KUBE-IPVS-IPS")[nodeBAddr]
+	}
+	if !refused() {
+		t.Fatalf("another node's address is programmed: bound %v", e.bound())
+	}
+	if !e.hasVirtualServer(key("10.96.0.30", kipvs.TCP, 80)) {
+		t.Errorf("the cluster IP should still be served")
+	}
+	if v, _ := testutil.GetGaugeMetricValue(refusedAddresses.WithLabelValues("IPv4", string(ReasonNodeAddress))); v != 1 {
+		t.Errorf("refused_addresses{node-address} = %v, want 1", v)
+	}
+	e.verifySync()
+	e.p.OnNodeAddresses("node-b", []netip.Addr{addr(nodeBAddr)}) // an IPv6 change only
+	e.sync()
+	evs := drain(rec)
+	if len(evs) != 1 || !strings.Contains(evs[0], "AddressRefused") || !strings.Contains(evs[0], nodeBAddr) || !strings.Contains(evs[0], "node-b") {
+		t.Errorf("events %q, want one AddressRefused naming the address and node-b", evs)
+	}
+
+	e.p.OnNodeDelete("node-b")
+	e.sync()
+	if !e.bound()[nodeBAddr] || !e.hasVirtualServer(nodeBKey) || !e.entries("KUBE-EXTERNAL-IP")[extIPEntry] {
+		t.Errorf("after node-b is deleted the externalIP should be served as upstream: bound %v", e.bound())
+	}
+	if v, _ := testutil.GetGaugeMetricValue(refusedAddresses.WithLabelValues("IPv4", string(ReasonNodeAddress))); v != 0 {
+		t.Errorf("refused_addresses{node-address} = %v, want 0", v)
+	}
+	// The node comes back: refused again, and reported again.
+	e.p.OnNodeAddresses("node-b", []netip.Addr{addr(nodeBAddr)})
+	e.sync()
+	if !refused() {
+		t.Errorf("node-b is back: its address should be refused again")
+	}
+	if evs := drain(rec); len(evs) != 1 {
+		t.Errorf("events %q, want one", evs)
+	}
+	// The Service goes: nothing is refused any more.
+	e.p.OnServiceDelete(svc)
+	e.sync()
+	if v, _ := testutil.GetGaugeMetricValue(refusedAddresses.WithLabelValues("IPv4", string(ReasonNodeAddress))); v != 0 {
+		t.Errorf("refused_addresses{node-address} = %v after the Service is deleted, want 0", v)
+	}
+}
+
+func TestAPIServerEndpointNeverCaptured(t *testing.T) {
+	e, rec := policyEnv(t, nil)
+	e.p.OnAPIServerEndpoints([]netip.AddrPort{apiEndpoint, netip.MustParseAddrPort("172.16.0.1:443")})
+	// This node's address, on the apiserver's port and on another.
+	svc := service("grab", "10.96.0.40", externalIPs("192.168.0.10", "172.16.0.1"), func(s *v1.Service) {
+		s.Spec.Ports[0].Port = 6443
+		s.Spec.Ports = append(s.Spec.Ports, v1.ServicePort{Name: "other", Port: 8888, Protocol: v1.ProtocolTCP})
+	})
+	lb := service("lbgrab", "10.96.0.41", loadBalancerType(30090, v1.LoadBalancerIngress{IP: "192.168.0.10"}), func(s *v1.Service) { s.Spec.Ports[0].Port = 6443 })
+	e.start(svc, lb)
+	if e.hasVirtualServer(key("192.168.0.10", kipvs.TCP, 6443)) {
+		t.Errorf("the apiserver endpoint 192.168.0.10:6443 is captured by a virtual server")
+	}
+	if e.entries("KUBE-EXTERNAL-IP")["192.168.0.10,tcp:6443"] || e.entries("KUBE-LOAD-BALANCER")["192.168.0.10,tcp:6443"] {
+		t.Errorf("ipset entries for the apiserver endpoint")
+	}
+	if !e.hasVirtualServer(key("192.168.0.10", kipvs.TCP, 8888)) || e.bound()["192.168.0.10"] {
+		t.Errorf("this node's address on port 8888 should be served unbound, as upstream")
+	}
+	if e.hasVirtualServer(key("172.16.0.1", kipvs.TCP, 8888)) || e.bound()["172.16.0.1"] {
+		t.Errorf("an apiserver address elsewhere should be refused on every port")
+	}
+	// One event per Service and address (the 8888 port refuses 172.16.0.1 too: same event).
+	evs := drain(rec)
+	if len(evs) != 3 {
+		t.Errorf("events %q, want 3: grab 192.168.0.10:6443, grab 172.16.0.1, lbgrab 192.168.0.10:6443", evs)
+	}
+	// The apiserver moves away: served again.
+	e.p.OnAPIServerEndpoints(nil)
+	e.sync()
+	if !e.hasVirtualServer(key("192.168.0.10", kipvs.TCP, 6443)) || !e.bound()["172.16.0.1"] {
+		t.Errorf("without apiserver endpoints the addresses should be served as upstream")
+	}
+}
+
+func TestProtectedAndAllowedCIDRs(t *testing.T) {
+	e, _ := policyEnv(t, func(c *forkconfig.Config) {
+		c.ProtectedCIDRs = []string{"10.10.0.0/24", "fd00:10::/64"}
+		c.ExternalIPCIDRs = []string{"198.51.100.0/24"}
+	})
+	svc := service("ext", "10.96.0.50", externalIPs("10.10.0.5", "198.51.100.1", "203.0.113.1"),
+		loadBalancerType(30050, v1.LoadBalancerIngress{IP: "10.10.0.6"}, v1.LoadBalancerIngress{IP: "203.0.113.2"}))
+	e.start(svc)
+	got := e.bound()
+	for ip, want := range map[string]bool{"10.10.0.5": false, "198.51.100.1": true, "203.0.113.1": false, "10.10.0.6": false, "203.0.113.2": true} {
+		if got[ip] != want || e.hasVirtualServer(key(ip, kipvs.TCP, 80)) != want {
+			t.Errorf("%s: bound=%v vs=%v, want %v", ip, got[ip], e.hasVirtualServer(key(ip, kipvs.TCP, 80)), want)
+		}
+	}
+}
+
+func TestDualStackProxierForwardsClusterAddresses(t *testing.T) {
+	p4 := &Proxier{family: v1.IPv4Protocol, policy: newPolicyState(v1.IPv4Protocol, testNode, forkconfig.Default())}
+	p6 := &Proxier{family: v1.IPv6Protocol, policy: newPolicyState(v1.IPv6Protocol, testNode, forkconfig.Default())}
+	d := newDualStackProxier(p4, p6)
+	var h ClusterAddressHandler = d
+	h.OnNodeAddresses("node-b", []netip.Addr{addr("192.168.0.11"), addr("fd00:1::11")})
+	h.OnAPIServerEndpoints([]netip.AddrPort{apiEndpoint, netip.MustParseAddrPort("[fd00:1::10]:6443")})
+	if p4.policy.otherNodes[addr("192.168.0.11")] != "node-b" || p6.policy.otherNodes[addr("fd00:1::11")] != "node-b" {
+		t.Errorf("node addresses not given to both families: %v %v", p4.policy.otherNodes, p6.policy.otherNodes)
+	}
+	if _, ok := p4.policy.otherNodes[addr("fd00:1::11")]; ok {
+		t.Errorf("the IPv4 proxier holds an IPv6 address")
+	}
+	if !p4.policy.apiEndpoints[apiEndpoint] || !p6.policy.apiEndpoints[netip.MustParseAddrPort("[fd00:1::10]:6443")] || len(p4.policy.apiEndpoints) != 1 {
+		t.Errorf("apiserver endpoints: %v %v", p4.policy.apiEndpoints, p6.policy.apiEndpoints)
+	}
+	h.OnNodeDelete("node-b")
+	if len(p4.policy.otherNodes)+len(p6.policy.otherNodes) != 0 {
+		t.Errorf("node-b not forgotten")
+	}
+	if !p4.allPortsDirty || !p6.allPortsDirty {
+		t.Errorf("a cluster address change must recompute every service port")
+	}
+}

@@ -1,0 +1,483 @@
+package ipvs
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"maps"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/events"
+	utilsysctl "k8s.io/component-helpers/node/util/sysctl"
+	"k8s.io/klog/v2"
+	"k8s.io/kubernetes/pkg/proxy"
+	kubeproxyconfig "k8s.io/kubernetes/pkg/proxy/apis/config"
+	"k8s.io/kubernetes/pkg/proxy/conntrack"
+	"k8s.io/kubernetes/pkg/proxy/healthcheck"
+	"k8s.io/kubernetes/pkg/proxy/metrics"
+	"k8s.io/kubernetes/pkg/proxy/runner"
+	proxyutil "k8s.io/kubernetes/pkg/proxy/util"
+	utiliptables "k8s.io/kubernetes/pkg/util/iptables"
+	utilkernel "k8s.io/kubernetes/pkg/util/kernel"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/forkconfig"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipset"
+	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/netdev"
+)
+
+// Kernel holds the adapters the proxier writes through.
+type Kernel struct {
+	IPVS      kipvs.Interface
+	Netdev    netdev.Interface
+	IPSet     ipset.Interface
+	IPTables  utiliptables.Interface
+	Conntrack conntrack.Interface
+}
+
+// Config is what one family's proxier is built from.
+type Config struct {
+	Family   v1.IPFamily
+	NodeName string
+	NodeIP   net.IP
+	Proxy    *kubeproxyconfig.KubeProxyConfiguration
+	// Fork is the fork's own settings (LB binding default, address guard, random-fully).
+	Fork          forkconfig.Config
+	LocalDetector proxyutil.LocalTrafficDetector
+	Recorder      events.EventRecorder
+	HealthzServer *healthcheck.ProxyHealthServer
+	// ServiceHealthServer serves healthCheckNodePorts; nil builds the real one.
+	ServiceHealthServer healthcheck.ServiceHealthServer
+}
+
+// Proxier programs one IP family: the upstream change trackers feed it Services and
+// EndpointSlices; each sync recomputes the desired state of the service ports that changed and
+// the reconciler writes the difference.
+type Proxier struct {
+	family      v1.IPFamily
+	nodeName    string
+	nodeIP      netip.Addr
+	cfg         *kubeproxyconfig.KubeProxyConfiguration
+	fork        forkconfig.Config
+	syncPeriod  time.Duration
+	detector    proxyutil.LocalTrafficDetector
+	nodePortSel *proxyutil.NodePortAddresses
+	recorder    events.EventRecorder
+	healthz     *healthcheck.ProxyHealthServer
+	svcHealth   healthcheck.ServiceHealthServer
+	conntrack   conntrack.Interface
+	netdev      netdev.Interface
+
+	serviceChanges   *proxy.ServiceChangeTracker
+	endpointsChanges *proxy.EndpointsChangeTracker
+
+	// changedPorts are the service ports whose Service or endpoints changed since the last
+	// sync, collected by the trackers' callbacks (under their own locks, hence changedMu).
+	changedMu    sync.Mutex
+	changedPorts sets.Set[proxy.ServicePortName]
+
+	mu                   sync.Mutex // guards everything below
+	svcPortMap           proxy.ServicePortMap
+	endpointsMap         proxy.EndpointsMap
+	topologyLabels       map[string]string
+	servicesSynced       bool
+	endpointSlicesSynced bool
+	initialized          atomic.Bool
+
+	claims     *claims
+	reconciler *reconciler
+	// allPortsDirty makes the next sync recompute every service port (first sync, new node
+	// addresses, new topology labels).
+	allPortsDirty bool
+	// needLoad makes the next sync reload the kernel state first (start, after a failure).
+	needLoad   bool
+	lastVerify time.Time
+	nodeCtx    NodeContext
+	global     GlobalState
+	noLocal    map[proxy.ServicePortName]noLocalEndpoints
+	health     healthChecks
+	// policy is the LB binding policy's and address guard's state (policy_proxier.go).
+	policy *policyState
+	// vxlanPorts are the node's VXLAN ports as last read (masquerade.go).
+	vxlanPorts []uint16
+
+	syncRunner *runner.BoundedFrequencyRunner
+}
+
+type noLocalEndpoints struct{ internal, external bool }
+
+var _ proxy.Provider = &Proxier{}
+
+// NewProxier builds the proxier of one family. It sets the sysctls IPVS needs; the kernel is
+// first read on the first sync, so an existing state (ours or upstream's) is adopted.
+func NewProxier(ctx context.Context, cfg Config, k Kernel, sysctl utilsysctl.Interface, initOnly bool) (*Proxier, error) {
+	logger := klog.FromContext(ctx).WithValues("ipFamily", cfg.Family)
+	if err := setupKernel(logger, cfg.Proxy, sysctl, k.IPVS, utilkernel.GetVersion); err != nil {
+		return nil, err
+	}
+	if initOnly {
+		logger.Info("System initialized and --init-only specified")
+		return nil, nil
+	}
+
+	exclude, err := parsePrefixes(cfg.Family, cfg.Proxy.IPVS.ExcludeCIDRs)
+	if err != nil {
+		return nil, fmt.Errorf("ipvs exclude CIDRs: %w", err)
+	}
+	nodeIP, _ := netip.AddrFromSlice(cfg.NodeIP)
+	npa := proxyutil.NewNodePortAddresses(cfg.Family, cfg.Proxy.NodePortAddresses)
+	svcHealth := cfg.ServiceHealthServer
+	if svcHealth == nil {
+		svcHealth = healthcheck.NewServiceHealthServer(cfg.NodeName, cfg.Recorder, npa, cfg.HealthzServer, cfg.Family)
+	}
+	p := &Proxier{
+		family:        cfg.Family,
+		nodeName:      cfg.NodeName,
+		nodeIP:        nodeIP.Unmap(),
+		cfg:           cfg.Proxy,
+		fork:          cfg.Fork,
+		syncPeriod:    cfg.Proxy.SyncPeriod.Duration,
+		detector:      cfg.LocalDetector,
+		nodePortSel:   npa,
+		recorder:      cfg.Recorder,
+		healthz:       cfg.HealthzServer,
+		svcHealth:     svcHealth,
+		conntrack:     k.Conntrack,
+		netdev:        k.Netdev,
+		changedPorts:  sets.New[proxy.ServicePortName](),
+		svcPortMap:    proxy.ServicePortMap{},
+		endpointsMap:  proxy.EndpointsMap{},
+		claims:        newClaims(),
+		reconciler:    newReconciler(cfg.Family, k.IPVS, k.Netdev, k.IPSet, k.IPTables, exclude),
+		allPortsDirty: true,
+		needLoad:      true,
+		noLocal:       map[proxy.ServicePortName]noLocalEndpoints{},
+		health:        healthChecks{ports: map[proxy.ServicePortName]uint16{}, dirty: true},
+		policy:        newPolicyState(cfg.Family, cfg.NodeName, cfg.Fork),
+	}
+	p.serviceChanges = proxy.NewServiceChangeTracker(cfg.Family, newServiceInfo, p.onServicePortsChanged)
+	p.endpointsChanges = proxy.NewEndpointsChangeTracker(cfg.Family, cfg.NodeName, nil, p.onEndpointsChanged)
+
+	minSync := cfg.Proxy.MinSyncPeriod.Duration
+	// Retry a failed sync soon: the kernel state is reloaded first.
+	p.syncRunner = runner.NewBoundedFrequencyRunner("sync-runner", p.syncProxyRules, minSync, max(minSync, time.Second), p.syncPeriod)
+	logger.V(2).Info("IPVS proxier created", "syncPeriod", p.syncPeriod, "minSyncPeriod", minSync, "scheduler", cfg.Proxy.IPVS.Scheduler)
+	return p, nil
+}
+
+func newServiceInfo(port *v1.ServicePort, svc *v1.Service, base *proxy.BaseServicePortInfo) proxy.ServicePort {
+	return newServicePortInfo(port, svc, base)
+}
+
+// onServicePortsChanged and onEndpointsChanged are the trackers' callbacks: they record
+// which service ports changed, which is all a sync recomputes.
+func (p *Proxier) onServicePortsChanged(previous, current proxy.ServicePortMap) {
+	p.noteChanged(maps.Keys(previous), maps.Keys(current))
+}
+
+func (p *Proxier) onEndpointsChanged(previous, current proxy.EndpointsMap) {
+	p.noteChanged(maps.Keys(previous), maps.Keys(current))
+}
+
+func (p *Proxier) noteChanged(names ...iter.Seq[proxy.ServicePortName]) {
+	p.changedMu.Lock()
+	defer p.changedMu.Unlock()
+	for _, seq := range names {
+		for name := range seq {
+			p.changedPorts.Insert(name)
+		}
+	}
+}
+
+// Sync asks for a sync as soon as minSyncPeriod allows.
+func (p *Proxier) Sync() {
+	if p.healthz != nil {
+		p.healthz.QueuedUpdate(p.family)
+	}
+	metrics.SyncProxyRulesLastQueuedTimestamp.WithLabelValues(string(p.family)).SetToCurrentTime()
+	p.syncRunner.Run()
+}
+
+// SyncLoop runs syncs until the process ends: on demand, and every syncPeriod.
+func (p *Proxier) SyncLoop() {
+	// Report healthy before the first sync so the health check does not fail while waiting.
+	if p.healthz != nil {
+		p.healthz.Updated(p.family)
+	}
+	metrics.SyncProxyRulesLastQueuedTimestamp.WithLabelValues(string(p.family)).SetToCurrentTime()
+	p.syncRunner.Loop(wait.NeverStop)
+}
+
+func (p *Proxier) OnServiceAdd(svc *v1.Service) { p.OnServiceUpdate(nil, svc) }
+func (p *Proxier) OnServiceUpdate(old, svc *v1.Service) {
+	if p.serviceChanges.Update(old, svc) && p.initialized.Load() {
+		p.Sync()
+	}
+}
+func (p *Proxier) OnServiceDelete(svc *v1.Service) { p.OnServiceUpdate(svc, nil) }
+func (p *Proxier) OnServiceSynced() {
+	p.mu.Lock()
+	p.servicesSynced = true
+	p.initialized.Store(p.endpointSlicesSynced)
+	p.mu.Unlock()
+	_ = p.syncProxyRules()
+}
+
+func (p *Proxier) OnEndpointSliceAdd(s *discovery.EndpointSlice) {
+	if p.endpointsChanges.EndpointSliceUpdate(s, false) && p.initialized.Load() {
+		p.Sync()
+	}
+}
+func (p *Proxier) OnEndpointSliceUpdate(_, s *discovery.EndpointSlice) { p.OnEndpointSliceAdd(s) }
+func (p *Proxier) OnEndpointSliceDelete(s *discovery.EndpointSlice) {
+	if p.endpointsChanges.EndpointSliceUpdate(s, true) && p.initialized.Load() {
+		p.Sync()
+	}
+}
+func (p *Proxier) OnEndpointSlicesSynced() {
+	p.mu.Lock()
+	p.endpointSlicesSynced = true
+	p.initialized.Store(p.servicesSynced)
+	p.mu.Unlock()
+	_ = p.syncProxyRules()
+}
+
+// OnTopologyChange recomputes every service port: topology hints depend on the node's labels.
+func (p *Proxier) OnTopologyChange(labels map[string]string) {
+	p.mu.Lock()
+	p.topologyLabels = labels
+	p.allPortsDirty = true
+	p.mu.Unlock()
+	p.Sync()
+}
+
+// OnServiceCIDRsChanged: the IPVS proxier does not use the service CIDRs (as upstream).
+func (p *Proxier) OnServiceCIDRsChanged(_ []string) {}
+
+// syncProxyRules brings the kernel up to date. It returns an error to have the runner retry.
+func (p *Proxier) syncProxyRules() (retErr error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.initialized.Load() {
+		klog.V(2).InfoS("Not syncing ipvs rules until Services and Endpoints have been received from master")
+		return nil
+	}
+	logger := klog.Background().WithValues("ipFamily", p.family)
+	start := time.Now()
+	before := p.reconciler.ops
+	defer func() {
+		metrics.SyncProxyRulesLatency.WithLabelValues(string(p.family)).Observe(metrics.SinceInSeconds(start))
+		d := p.reconciler.ops
+		recordKernelOps(p.family, d.reads-before.reads, d.writes-before.writes)
+		logger.V(2).Info("SyncProxyRules complete", "elapsed", time.Since(start), "kernelReads", d.reads-before.reads, "kernelWrites", d.writes-before.writes, "err", retErr)
+	}()
+
+	// Collect the changes: the trackers' callbacks record which service ports changed.
+	p.svcPortMap.Update(p.serviceChanges)
+	endpointUpdate := p.endpointsMap.Update(p.endpointsChanges)
+	p.changedMu.Lock()
+	changed := p.changedPorts
+	p.changedPorts = sets.New[proxy.ServicePortName]()
+	p.changedMu.Unlock()
+
+	verify := p.needLoad || time.Since(p.lastVerify) >= p.syncPeriod
+	if verify {
+		if err := p.reconciler.load(p.needLoad); err != nil {
+			p.needLoad = true
+			logger.Error(err, "Reading the kernel state failed")
+			return err
+		}
+		if p.refreshNodeContext(logger) {
+			p.allPortsDirty = true
+		}
+		p.refreshVXLANPorts(logger)
+		p.lastVerify = time.Now()
+	}
+
+	p.applyForkContext()
+	if p.allPortsDirty {
+		changed = sets.KeySet(p.svcPortMap).Union(sets.KeySet(p.claims.ports))
+	}
+	for name := range changed {
+		p.updatePort(name)
+	}
+	p.reportPolicyDecisions(logger)
+	if p.allPortsDirty || p.claims.setsChangedEmptiness || p.claims.blockedChanged || p.global.IPTables == nil {
+		p.global = DesiredGlobal(&GlobalConfig{
+			Family:                   p.family,
+			MasqueradeBit:            int(*p.cfg.IPTables.MasqueradeBit),
+			MasqueradeAll:            p.cfg.Linux.MasqueradeAll,
+			LocalDetector:            p.detector,
+			NodeBlockedLoadBalancers: p.claims.blockedKeys(),
+			RandomFully:              p.fork.MasqueradeRandomFully,
+			VXLANPorts:               p.vxlanPorts,
+		}, p.claims.nonEmpty)
+	}
+
+	if err := p.reconciler.apply(p.claims, p.global); err != nil {
+		// The cache may be wrong now: read the kernel again before the retry, and look at
+		// every object then (the dirty marks stay set until a sync succeeds).
+		p.needLoad = true
+		if p.reconcilerFailedOnIPTables(err) {
+			metrics.IPTablesRestoreFailuresTotal.WithLabelValues(string(p.family)).Inc()
+		}
+		logger.Error(err, "Syncing IPVS rules failed; will retry")
+		return err
+	}
+	p.claims.clearDirty()
+	p.allPortsDirty = false
+	p.needLoad = false
+	if verify {
+		if err := p.reconciler.drain(p.claims); err != nil {
+			p.needLoad = true
+			logger.Error(err, "Graceful termination of real servers failed; will retry")
+		}
+	}
+
+	for name, times := range endpointUpdate.LastChangeTriggerTimes {
+		for _, t := range times {
+			latency := metrics.SinceInSeconds(t)
+			metrics.NetworkProgrammingLatency.WithLabelValues(string(p.family)).Observe(latency)
+			logger.V(4).Info("Network programming", "endpoint", klog.KRef(name.Namespace, name.Name), "elapsed", latency)
+		}
+	}
+	if p.healthz != nil {
+		p.healthz.Updated(p.family)
+	}
+	metrics.SyncProxyRulesLastTimestamp.WithLabelValues(string(p.family)).SetToCurrentTime()
+	p.syncHealthChecks(logger)
+	p.reportNoLocalEndpoints()
+	if endpointUpdate.ConntrackCleanupRequired && p.conntrack != nil {
+		conntrack.CleanStaleEntries(p.conntrack, p.family, p.svcPortMap, p.endpointsMap)
+	}
+	return nil
+}
+
+func (p *Proxier) reconcilerFailedOnIPTables(err error) bool {
+	return err != nil && p.reconciler.cache.iptables == nil
+}
+
+// updatePort recomputes one service port's desired state.
+func (p *Proxier) updatePort(name proxy.ServicePortName) {
+	sp, ok := p.svcPortMap[name]
+	if !ok {
+		p.claims.remove(name)
+		delete(p.noLocal, name)
+		p.health.update(name, 0)
+		p.notePolicyDecisions(name, nil, nil)
+		return
+	}
+	p.health.update(name, sp.HealthCheckNodePort())
+	in := ServicePortInput{Name: name, Port: sp, Endpoints: p.endpointsMap[name]}
+	st, blocked := desiredServicePort(&p.nodeCtx, in)
+	p.claims.set(name, st, blocked)
+	p.notePolicyDecisions(name, sp, st.Decisions)
+
+	_, local, _, any := proxy.CategorizeEndpoints(in.Endpoints, sp, p.nodeName, p.topologyLabels)
+	nl := noLocalEndpoints{
+		internal: any && len(local) == 0 && sp.InternalPolicyLocal(),
+		external: any && len(local) == 0 && sp.ExternalPolicyLocal(),
+	}
+	if nl == (noLocalEndpoints{}) {
+		delete(p.noLocal, name)
+	} else {
+		p.noLocal[name] = nl
+	}
+}
+
+// reportNoLocalEndpoints sets upstream's gauges: Services (not ports) with a Local traffic
+// policy and endpoints, none of them on this node.
+func (p *Proxier) reportNoLocalEndpoints() {
+	internal, external := sets.New[types.NamespacedName](), sets.New[types.NamespacedName]()
+	for name, nl := range p.noLocal {
+		if nl.internal {
+			internal.Insert(name.NamespacedName)
+		}
+		if nl.external {
+			external.Insert(name.NamespacedName)
+		}
+	}
+	metrics.SyncProxyRulesNoLocalEndpointsTotal.WithLabelValues("internal", string(p.family)).Set(float64(internal.Len()))
+	metrics.SyncProxyRulesNoLocalEndpointsTotal.WithLabelValues("external", string(p.family)).Set(float64(external.Len()))
+}
+
+// refreshNodeContext reads the node's addresses and rebuilds the NodeContext; it reports
+// whether anything a service port depends on changed.
+func (p *Proxier) refreshNodeContext(logger klog.Logger) bool {
+	p.reconciler.ops.reads++
+	local, err := p.netdev.LocalAddresses(DummyDevice)
+	if err != nil {
+		logger.Error(err, "Reading the node's addresses failed; keeping the previous ones")
+		return false
+	}
+	localSet := map[netip.Addr]bool{}
+	var localInFamily []netip.Addr
+	for _, a := range local {
+		a = a.Unmap()
+		if inFamily(p.family, a) {
+			localSet[a] = true
+			localInFamily = append(localInFamily, a)
+		}
+	}
+	all := append(append([]netip.Addr(nil), localInFamily...), p.reconciler.cache.bindings.UnsortedList()...)
+	exclude, _ := parsePrefixes(p.family, p.cfg.IPVS.ExcludeCIDRs)
+	ctx := NodeContext{
+		Family:            p.family,
+		NodeName:          p.nodeName,
+		TopologyLabels:    p.topologyLabels,
+		NodePortAddresses: SelectNodePortAddresses(p.nodePortSel, localInFamily, all),
+		Scheduler:         p.cfg.IPVS.Scheduler,
+		ExcludeCIDRs:      exclude,
+		LocalDetector:     p.detector,
+		MasqueradeAll:     p.cfg.Linux.MasqueradeAll,
+		NodeIP:            p.nodeIP,
+		LocalAddresses:    localSet,
+	}
+	changed := !sameNodeContext(&p.nodeCtx, &ctx)
+	p.nodeCtx = ctx
+	return changed
+}
+
+func sameNodeContext(a, b *NodeContext) bool {
+	if len(a.LocalAddresses) != len(b.LocalAddresses) || len(a.NodePortAddresses) != len(b.NodePortAddresses) {
+		return false
+	}
+	for addr := range a.LocalAddresses {
+		if !b.LocalAddresses[addr] {
+			return false
+		}
+	}
+	seen := map[netip.Addr]bool{}
+	for _, addr := range a.NodePortAddresses {
+		seen[addr] = true
+	}
+	for _, addr := range b.NodePortAddresses {
+		if !seen[addr] {
+			return false
+		}
+	}
+	return a.NodeName != "" && a.NodeName == b.NodeName
+}
+
+func parsePrefixes(family v1.IPFamily, cidrs []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, c := range cidrs {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", c, err)
+		}
+		if inFamily(family, p.Addr().Unmap()) {
+			out = append(out, p.Masked())
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,181 @@
+package ipvs
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	sysctltest "k8s.io/component-helpers/node/util/sysctl/testing"
+	kubeproxyconfig "k8s.io/kubernetes/pkg/proxy/apis/config"
+	"k8s.io/kubernetes/pkg/proxy/conntrack"
+	"k8s.io/kubernetes/pkg/proxy/healthcheck"
+	proxyutil "k8s.io/kubernetes/pkg/proxy/util"
+	utiliptables "k8s.io/kubernetes/pkg/util/iptables"
+	iptablestest "k8s.io/kubernetes/pkg/util/iptables/testing"
+	"k8s.io/utils/ptr"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/forkconfig"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipset"
+	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/netdev"
+)
+
+// countingIPTables counts calls on upstream's iptables fake, which keeps state but no counts.
+type countingIPTables struct {
+	*iptablestest.FakeIPTables
+	reads, writes int
+}
+
+func (c *countingIPTables) SaveInto(t utiliptables.Table, b *bytes.Buffer) error {
+	c.reads++
+	return c.FakeIPTables.SaveInto(t, b)
+}
+func (c *countingIPTables) RestoreAll(d []byte, f utiliptables.FlushFlag, r utiliptables.RestoreCountersFlag) error {
+	c.writes++
+	return c.FakeIPTables.RestoreAll(d, f, r)
+}
+func (c *countingIPTables) EnsureRule(p utiliptables.RulePosition, t utiliptables.Table, ch utiliptables.Chain, args ...string) (bool, error) {
+	c.writes++
+	return c.FakeIPTables.EnsureRule(p, t, ch, args...)
+}
+
+// env is a proxier wired to faithful fakes of every kernel interface.
+type env struct {
+	t     *testing.T
+	p     *Proxier
+	ipvs  *kipvs.Fake
+	nd    *netdev.Fake
+	ipset *ipset.Fake
+	ipt   *countingIPTables
+}
+
+func defaultTestConfig() *kubeproxyconfig.KubeProxyConfiguration {
+	return &kubeproxyconfig.KubeProxyConfiguration{
+		SyncPeriod:    metav1.Duration{Duration: 30 * time.Second},
+		MinSyncPeriod: metav1.Duration{},
+		IPTables:      kubeproxyconfig.KubeProxyIPTablesConfiguration{MasqueradeBit: ptr.To[int32](14)},
+		IPVS:          kubeproxyconfig.KubeProxyIPVSConfiguration{Scheduler: "rr"},
+	}
+}
+
+func newEnv(t *testing.T, mutate ...func(*kubeproxyconfig.KubeProxyConfiguration, *env)) *env {
+	t.Helper()
+	e := &env{
+		t: t, ipvs: kipvs.NewFake(), nd: netdev.NewFake(), ipset: ipset.NewFake(),
+		ipt: &countingIPTables{FakeIPTables: iptablestest.NewFake()},
+	}
+	e.nd.AddLink("eth0", nodeIP4)
+	cfg := defaultTestConfig()
+	for _, m := range mutate {
+		m(cfg, e)
+	}
+	k := Kernel{IPVS: e.ipvs, Netdev: e.nd, IPSet: e.ipset, IPTables: e.ipt, Conntrack: conntrack.NewFake()}
+	p, err := NewProxier(context.Background(), Config{
+		Family:              v1.IPv4Protocol,
+		NodeName:            testNode,
+		NodeIP:              net.IP(nodeIP4.AsSlice()),
+		Proxy:               cfg,
+		Fork:                forkconfig.Default(),
+		LocalDetector:       proxyutil.NewDetectLocalByCIDR("10.244.0.0/16"),
+		ServiceHealthServer: healthcheck.NewFakeServiceHealthServer(),
+	}, k, sysctltest.NewFake(), false)
+	if err != nil {
+		t.Fatalf("NewProxier: %v", err)
+	}
+	e.p = p
+	return e
+}
+
+// start delivers the initial lists and the synced signals, which run the first sync.
+func (e *env) start(objs ...any) {
+	e.t.Helper()
+	for _, o := range objs {
+		e.deliver(o)
+	}
+	e.p.OnServiceSynced()
+	e.p.OnEndpointSlicesSynced()
+}
+
+func (e *env) deliver(o any) {
+	switch o := o.(type) {
+	case *v1.Service:
+		e.p.serviceChanges.Update(nil, o)
+	case *discovery.EndpointSlice:
+		e.p.endpointsChanges.EndpointSliceUpdate(o, false)
+	default:
+		e.t.Fatalf("cannot deliver %T", o)
+	}
+}
+
+// sync runs one sync and fails the test on error.
+func (e *env) sync() {
+	e.t.Helper()
+	if err := e.p.syncProxyRules(); err != nil {
+		e.t.Fatalf("sync: %v", err)
+	}
+}
+
+// verifySync runs a sync that verifies the kernel, as the periodic one does.
+func (e *env) verifySync() {
+	e.t.Helper()
+	e.p.mu.Lock()
+	e.p.lastVerify = time.Time{}
+	e.p.mu.Unlock()
+	e.sync()
+}
+
+func (e *env) resetCounts() {
+	e.ipvs.ResetCounts()
+	e.nd.ResetCounts()
+	e.ipset.ResetCounts()
+	e.ipt.reads, e.ipt.writes = 0, 0
+}
+
+// writes counts kernel writes of every kind since the last reset.
+func (e *env) writes() int {
+	return e.ipvs.Writes() + e.nd.Writes() + e.ipset.Writes() + e.ipt.writes
+}
+
+func (e *env) ops() string {
+	return fmt.Sprintf("ipvs=%v netdev=%v ipset=%v iptables(r=%d w=%d)", e.ipvs.Counts(), e.nd.Counts(), e.ipset.Counts(), e.ipt.reads, e.ipt.writes)
+}
+
+// realServers is what the fake kernel holds for a virtual server.
+func (e *env) realServers(k kipvs.Key) map[string]int {
+	out := map[string]int{}
+	for _, rs := range e.ipvs.RealServers(k) {
+		out[rs.RealServer.String()] = rs.Weight
+	}
+	return out
+}
+
+func (e *env) hasVirtualServer(k kipvs.Key) bool {
+	for _, vs := range e.ipvs.VirtualServers() {
+		if vs.Key == k {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *env) bound() map[string]bool {
+	out := map[string]bool{}
+	for _, a := range e.nd.Addresses(DummyDevice) {
+		out[a.String()] = true
+	}
+	return out
+}
+
+func (e *env) entries(set string) map[string]bool {
+	out := map[string]bool{}
+	for _, x := range e.ipset.Entries(set) {
+		out[x] = true
+	}
+	return out
+}

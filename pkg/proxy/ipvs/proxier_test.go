@@ -1,0 +1,300 @@
+package ipvs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	kubeproxyconfig "k8s.io/kubernetes/pkg/proxy/apis/config"
+	utiliptables "k8s.io/kubernetes/pkg/util/iptables"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipset"
+	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
+)
+
+func webService() (*v1.Service, *discovery.EndpointSlice) {
+	svc := service("web", "10.96.0.10", nodePortType(30080))
+	return svc, slice(svc, v1.IPv4Protocol, ep{ip: "10.244.1.5", node: "node-b"}, ep{ip: "10.244.2.6", node: testNode})
+}
+
+var (
+	webCluster  = key("10.96.0.10", kipvs.TCP, 80)
+	webNodePort = key("192.168.0.10", kipvs.TCP, 30080)
+)
+
+// TestFirstSyncProgramsTheKernel: a ClusterIP+NodePort service with two endpoints ends up as
+// virtual servers with real servers, a binding, ipset entries and the iptables chains.
+func TestFirstSyncProgramsTheKernel(t *testing.T) {
+	e := newEnv(t)
+	svc, sl := webService()
+	e.start(svc, sl)
+
+	want := map[string]int{"10.244.1.5:8080": 1, "10.244.2.6:8080": 1}
+	for _, k := range []kipvs.Key{webCluster, webNodePort} {
+		if got := e.realServers(k); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("real servers of %s = %v, want %v", k, got, want)
+		}
+	}
+	if !e.bound()["10.96.0.10"] || e.bound()["192.168.0.10"] {
+		t.Errorf("kube-ipvs0 holds %v; want the cluster IP and not the node IP", e.bound())
+	}
+	if !e.entries("KUBE-CLUSTER-IP")["10.96.0.10,tcp:80"] || !e.entries("KUBE-NODE-PORT-TCP")["30080"] {
+		t.Errorf("ipsets: cluster %v nodeport %v", e.entries("KUBE-CLUSTER-IP"), e.entries("KUBE-NODE-PORT-TCP"))
+	}
+	if len(e.ipset.Sets()) != 17 {
+		t.Errorf("%d sets created, want upstream's 17", len(e.ipset.Sets()))
+	}
+	for _, j := range JumpRules(v1.IPv4Protocol) {
+		var saved bytes.Buffer
+		_ = e.ipt.FakeIPTables.SaveInto(utiliptables.Table(j.Table), &saved)
+		if !jumpsIn(saved.Bytes(), j.Table, v1.IPv4Protocol) {
+			t.Errorf("jump %s -> %s missing from %s:\n%s", j.SourceChain, j.Chain, j.Table, saved.String())
+		}
+	}
+}
+
+// TestSyncWithNoChangesWritesNothing: steady state costs no kernel write, verification or not.
+func TestSyncWithNoChangesWritesNothing(t *testing.T) {
+	e := newEnv(t)
+	svc, sl := webService()
+	e.start(svc, sl)
+	e.resetCounts()
+	e.sync()
+	if w := e.writes(); w != 0 {
+		t.Errorf("a sync without changes made %d kernel writes: %s", w, e.ops())
+	}
+	if r := e.ipvs.Reads() + e.ipset.Reads() + e.nd.Reads() + e.ipt.reads; r != 0 {
+		t.Errorf("a sync without changes (not a verification) made %d reads: %s", r, e.ops())
+	}
+	e.resetCounts()
+	e.verifySync()
+	if w := e.writes(); w != 0 {
+		t.Errorf("a verification of an untouched kernel made %d writes: %s", w, e.ops())
+	}
+}
+
+// endpointChangeWrites builds n services, then counts the kernel writes of one endpoint added
+// to one of them.
+func endpointChangeWrites(t *testing.T, n int) (writes, reads int) {
+	e := newEnv(t)
+	var objs []any
+	for i := 0; i < n; i++ {
+		svc := service(fmt.Sprintf("s%d", i), fmt.Sprintf("10.96.%d.%d", i/250, i%250+1))
+		objs = append(objs, svc, slice(svc, v1.IPv4Protocol, ep{ip: fmt.Sprintf("10.244.%d.%d", i/250, i%250+1), node: "node-b"}))
+	}
+	e.start(objs...)
+	target := service("s7", "10.96.0.8")
+	e.p.OnEndpointSliceUpdate(nil, slice(target, v1.IPv4Protocol,
+		ep{ip: "10.244.0.8", node: "node-b"}, ep{ip: "10.244.99.1", node: "node-b"}))
+	e.resetCounts()
+	e.sync()
+	if got := e.realServers(key("10.96.0.8", kipvs.TCP, 80)); len(got) != 2 {
+		t.Fatalf("endpoint not programmed: %v", got)
+	}
+	return e.writes(), e.ipvs.Reads() + e.ipset.Reads() + e.nd.Reads() + e.ipt.reads
+}
+
+// TestOneEndpointChangeCostsTheSameAtAnyScale: one endpoint change makes the same, constant,
+// number of kernel operations with 10 services and with 10,000.
+func TestOneEndpointChangeCostsTheSameAtAnyScale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds 10,000 services")
+	}
+	w10, r10 := endpointChangeWrites(t, 10)
+	w10k, r10k := endpointChangeWrites(t, 10000)
+	if w10 != 1 || w10k != w10 || r10k != r10 {
+		t.Errorf("one endpoint added: %d writes/%d reads with 10 services, %d/%d with 10,000; want 1 write each and equal reads", w10, r10, w10k, r10k)
+	}
+}
+
+// TestTamperingIsRepairedByVerification: IPVS flushed, kube-ipvs0 deleted, an ipset
+// destroyed, our chains flushed and a stray address on kube-ipvs0 are all repaired by the
+// next periodic verification.
+func TestTamperingIsRepairedByVerification(t *testing.T) {
+	cases := map[string]func(e *env){
+		"ipvs flushed":       func(e *env) { _ = e.ipvs.Flush() },
+		"kube-ipvs0 deleted": func(e *env) { _ = e.nd.DeleteLink(DummyDevice) },
+		"ipset destroyed": func(e *env) {
+			_ = e.ipset.Apply([]ipset.Op{{Kind: ipset.Destroy, Set: ipset.Set{Name: "KUBE-CLUSTER-IP"}}})
+		},
+		"chains flushed": func(e *env) {
+			_ = e.ipt.FlushChain("nat", "KUBE-SERVICES")
+			_ = e.ipt.FlushChain("filter", "KUBE-IPVS-FILTER")
+		},
+		"jump deleted": func(e *env) {
+			_ = e.ipt.DeleteRule("nat", "PREROUTING", "-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES")
+		},
+		"stray address": func(e *env) { _ = e.nd.AddAddress(DummyDevice, addr("10.96.99.99")) },
+		"real server deleted": func(e *env) {
+			_ = e.ipvs.DeleteRealServer(webCluster, kipvs.RealServer{Address: addr("10.244.1.5"), Port: 8080, Weight: 1})
+		},
+	}
+	for name, tamper := range cases {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			svc, sl := webService()
+			e.start(svc, sl)
+			before := snapshot(e)
+			tamper(e)
+			if snapshot(e) == before {
+				t.Fatalf("tampering changed nothing; the test is void")
+			}
+			// A real server is verified within realServerWindows periods.
+			for i := 0; i < realServerWindows && snapshot(e) != before; i++ {
+				e.verifySync()
+			}
+			if got := snapshot(e); got != before {
+				t.Errorf("not repaired:\n got %s\nwant %s", got, before)
+			}
+		})
+	}
+}
+
+// snapshot renders the fake kernel's state for comparison.
+func snapshot(e *env) string {
+	s := fmt.Sprintf("bound=%v\n", e.bound())
+	for _, vs := range e.ipvs.VirtualServers() {
+		s += fmt.Sprintf("vs %s %v\n", vs.Key, e.realServers(vs.Key))
+	}
+	for _, set := range e.ipset.Sets() {
+		s += fmt.Sprintf("set %s %v\n", set.Name, e.entries(set.Name))
+	}
+	for _, table := range []string{"nat", "filter"} {
+		var buf bytes.Buffer
+		_ = e.ipt.FakeIPTables.SaveInto(utiliptables.Table(table), &buf)
+		s += buf.String()
+	}
+	return s
+}
+
+// TestAdoptsExistingStateWithoutFlush: a restart (or a swap from upstream) finds the kernel
+// already programmed and changes nothing in IPVS, addresses or ipsets.
+func TestAdoptsExistingStateWithoutFlush(t *testing.T) {
+	first := newEnv(t)
+	svc, sl := webService()
+	first.start(svc, sl)
+
+	second := newEnv(t, func(_ *kubeproxyconfig.KubeProxyConfiguration, e *env) {
+		e.ipvs, e.nd, e.ipset, e.ipt = first.ipvs, first.nd, first.ipset, first.ipt
+	})
+	first.resetCounts()
+	second.start(svc, sl)
+	if n := first.ipvs.Writes() + first.nd.Writes() + first.ipset.Writes(); n != 0 {
+		t.Errorf("adopting an existing state made %d IPVS/address/ipset writes: %s", n, first.ops())
+	}
+}
+
+// TestGracefulTerminationOfTCPRealServers: a removed TCP endpoint is quiesced (weight 0) while
+// it has connections and deleted once they are gone.
+func TestGracefulTerminationOfTCPRealServers(t *testing.T) {
+	e := newEnv(t)
+	svc, sl := webService()
+	e.start(svc, sl)
+	leaving := kipvs.RealServer{Address: addr("10.244.1.5"), Port: 8080}
+	if err := e.ipvs.SetConnections(webCluster, netip.MustParseAddrPort("10.244.1.5:8080"), 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	e.p.OnEndpointSliceUpdate(nil, slice(svc, v1.IPv4Protocol, ep{ip: "10.244.2.6", node: testNode}))
+	e.sync()
+	if w, ok := e.realServers(webCluster)[leaving.String()]; !ok || w != 0 {
+		t.Fatalf("a TCP real server with a connection should stay at weight 0, got %v", e.realServers(webCluster))
+	}
+	if _, ok := e.realServers(webNodePort)[leaving.String()]; ok {
+		t.Errorf("an idle TCP real server should be deleted at once, got %v", e.realServers(webNodePort))
+	}
+	_ = e.ipvs.SetConnections(webCluster, netip.MustParseAddrPort("10.244.1.5:8080"), 0, 0)
+	e.verifySync()
+	if _, ok := e.realServers(webCluster)[leaving.String()]; ok {
+		t.Errorf("a drained real server should be deleted by the next verification, got %v", e.realServers(webCluster))
+	}
+}
+
+// TestUDPRealServersRemovedAtOnce: UDP has no graceful termination.
+func TestUDPRealServersRemovedAtOnce(t *testing.T) {
+	e := newEnv(t)
+	svc := service("dns", "10.96.0.53", protocol(v1.ProtocolUDP))
+	e.start(svc, slice(svc, v1.IPv4Protocol, ep{ip: "10.244.1.5"}, ep{ip: "10.244.1.6"}))
+	k := key("10.96.0.53", kipvs.UDP, 80)
+	_ = e.ipvs.SetConnections(k, netip.MustParseAddrPort("10.244.1.5:8080"), 3, 3)
+	e.p.OnEndpointSliceUpdate(nil, slice(svc, v1.IPv4Protocol, ep{ip: "10.244.1.6"}))
+	e.sync()
+	if got := e.realServers(k); len(got) != 1 {
+		t.Errorf("UDP real servers = %v, want only 10.244.1.6", got)
+	}
+}
+
+// TestWeightZeroLeftoversAreDrainedOnStart: a previous process left a quiesced real server
+// behind; the new one deletes it once idle and restores one that is wanted again.
+func TestWeightZeroLeftoversAreDrainedOnStart(t *testing.T) {
+	e := newEnv(t)
+	svc, sl := webService()
+	_ = e.ipvs.AddVirtualServer(kipvs.VirtualServer{Key: webCluster, Scheduler: "rr"})
+	_ = e.ipvs.AddRealServer(webCluster, kipvs.RealServer{Address: addr("10.244.9.9"), Port: 8080, Weight: 0})
+	_ = e.ipvs.AddRealServer(webCluster, kipvs.RealServer{Address: addr("10.244.1.5"), Port: 8080, Weight: 0})
+	e.start(svc, sl)
+	got := e.realServers(webCluster)
+	if _, ok := got["10.244.9.9:8080"]; ok {
+		t.Errorf("an idle weight-0 leftover should be deleted, got %v", got)
+	}
+	if got["10.244.1.5:8080"] != 1 {
+		t.Errorf("a weight-0 real server that is an endpoint again should get weight 1, got %v", got)
+	}
+}
+
+// TestServiceDeletionRemovesItsObjects: deleting a service leaves no virtual server, binding
+// or ipset entry behind.
+func TestServiceDeletionRemovesItsObjects(t *testing.T) {
+	e := newEnv(t)
+	svc, sl := webService()
+	e.start(svc, sl)
+	e.p.OnServiceDelete(svc)
+	e.p.OnEndpointSliceDelete(sl)
+	e.sync()
+	if e.hasVirtualServer(webCluster) || e.hasVirtualServer(webNodePort) {
+		t.Errorf("virtual servers left: %v", e.ipvs.VirtualServers())
+	}
+	if len(e.bound()) != 0 || len(e.entries("KUBE-CLUSTER-IP")) != 0 || len(e.entries("KUBE-NODE-PORT-TCP")) != 0 {
+		t.Errorf("left behind: bound %v, cluster %v, nodeport %v", e.bound(), e.entries("KUBE-CLUSTER-IP"), e.entries("KUBE-NODE-PORT-TCP"))
+	}
+}
+
+// TestExcludeCIDRsAreNotTouched: a virtual server inside --ipvs-exclude-cidrs that no service
+// wants is left alone; one outside is removed.
+func TestExcludeCIDRsAreNotTouched(t *testing.T) {
+	e := newEnv(t, func(c *kubeproxyconfig.KubeProxyConfiguration, e *env) {
+		c.IPVS.ExcludeCIDRs = []string{"172.16.0.0/16"}
+	})
+	foreign := key("172.16.0.1", kipvs.TCP, 443)
+	stale := key("10.96.7.7", kipvs.TCP, 443)
+	_ = e.ipvs.AddVirtualServer(kipvs.VirtualServer{Key: foreign, Scheduler: "rr"})
+	_ = e.ipvs.AddVirtualServer(kipvs.VirtualServer{Key: stale, Scheduler: "rr"})
+	svc, sl := webService()
+	e.start(svc, sl)
+	if !e.hasVirtualServer(foreign) {
+		t.Errorf("a virtual server in --ipvs-exclude-cidrs was deleted")
+	}
+	if e.hasVirtualServer(stale) {
+		t.Errorf("a stale virtual server outside --ipvs-exclude-cidrs was kept")
+	}
+}
+
+// TestFailedWriteIsRetriedAfterReload: a failing kernel write fails the sync; the next sync
+// reloads the kernel state and completes the work.
+func TestFailedWriteIsRetriedAfterReload(t *testing.T) {
+	e := newEnv(t)
+	svc, sl := webService()
+	e.start(svc, sl)
+	e.ipvs.InjectError("AddRealServer", errors.New("injected"))
+	e.p.OnEndpointSliceUpdate(nil, slice(svc, v1.IPv4Protocol, ep{ip: "10.244.1.5"}, ep{ip: "10.244.2.6"}, ep{ip: "10.244.3.7"}))
+	if err := e.p.syncProxyRules(); err == nil {
+		t.Fatalf("the sync should report the failed write")
+	}
+	e.sync()
+	if got := e.realServers(webCluster); len(got) != 3 {
+		t.Errorf("after the retry the real servers are %v, want 3", got)
+	}
+}

@@ -1,0 +1,544 @@
+package ipvs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net/netip"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/klog/v2"
+	utiliptables "k8s.io/kubernetes/pkg/util/iptables"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipset"
+	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/netdev"
+)
+
+// DummyDevice is the link service addresses are bound to, so the node accepts their packets
+// and IPVS sees them in LOCAL_IN.
+const DummyDevice = "kube-ipvs0"
+
+// realServerWindows: a periodic verification reads the real servers of one virtual server in
+// this many, so tampering with real servers is repaired within this many sync periods while a
+// quiet node does not re-read every virtual server every period. Virtual servers, addresses,
+// ipsets and iptables chains are verified in full every period.
+const realServerWindows = 8
+
+// reconciler writes the difference between the desired state (claims) and its cache of the
+// kernel, through the kernel adapters, and keeps the cache true.
+type reconciler struct {
+	family       v1.IPFamily
+	ipvs         kipvs.Interface
+	netdev       netdev.Interface
+	ipset        ipset.Interface
+	iptables     utiliptables.Interface
+	excludeCIDRs []netip.Prefix
+	catalogue    []ipset.Set
+	ourSets      sets.Set[string]
+
+	cache *kernelCache
+	// full makes the next apply compare every object, not just the dirty ones (set by load).
+	full bool
+	// window is the next group of virtual servers whose real servers a periodic load reads.
+	window uint32
+
+	ops opCounts
+}
+
+// opCounts counts kernel round trips: netlink requests and process launches.
+type opCounts struct{ reads, writes int }
+
+func newReconciler(family v1.IPFamily, ipvs kipvs.Interface, nd netdev.Interface, is ipset.Interface, ipt utiliptables.Interface, exclude []netip.Prefix) *reconciler {
+	r := &reconciler{
+		family: family, ipvs: ipvs, netdev: nd, ipset: is, iptables: ipt, excludeCIDRs: exclude,
+		catalogue: Sets(family), ourSets: sets.New[string](), cache: newKernelCache(),
+	}
+	for _, s := range r.catalogue {
+		r.ourSets.Insert(s.Name)
+	}
+	return r
+}
+
+func (r *reconciler) inFamily(a netip.Addr) bool { return inFamily(r.family, a.Unmap()) }
+
+// load reads the kernel into the cache. allRealServers reads the real servers of every
+// virtual server; otherwise only those of the next window (a periodic verification).
+func (r *reconciler) load(allRealServers bool) error {
+	c := newKernelCache()
+	c.iptables = r.cache.iptables
+
+	r.ops.reads++
+	addrs, err := r.netdev.ListAddresses(DummyDevice)
+	switch {
+	case errors.Is(err, netdev.ErrLinkNotFound):
+	case err != nil:
+		return fmt.Errorf("listing addresses of %s: %w", DummyDevice, err)
+	default:
+		c.linkPresent = true
+		for _, a := range addrs {
+			if r.inFamily(a) {
+				c.bindings.Insert(a.Unmap())
+			}
+		}
+	}
+
+	r.ops.reads++
+	vss, err := r.ipvs.ListVirtualServers()
+	if err != nil {
+		return fmt.Errorf("listing IPVS virtual servers: %w", err)
+	}
+	window := r.window % realServerWindows
+	for _, vs := range vss {
+		if !r.inFamily(vs.Address) {
+			continue
+		}
+		cv := &cachedVS{vs: vs, rs: map[netip.AddrPort]kipvs.RealServer{}}
+		old := r.cache.vs[vs.Key]
+		if allRealServers || old == nil || windowOf(vs.Key) == window {
+			r.ops.reads++
+			rss, err := r.ipvs.ListRealServers(vs.Key)
+			if err != nil {
+				return fmt.Errorf("listing real servers of %s: %w", vs.Key, err)
+			}
+			for _, rs := range rss {
+				cv.rs[rsID(rs.RealServer)] = rs.RealServer
+				if rs.Weight == 0 {
+					c.draining.Insert(vs.Key)
+				}
+			}
+		} else {
+			cv.rs = old.rs
+			if r.cache.draining.Has(vs.Key) {
+				c.draining.Insert(vs.Key)
+			}
+		}
+		c.vs[vs.Key] = cv
+	}
+	r.window++
+
+	r.ops.reads++
+	contents, err := r.ipset.List()
+	if err != nil {
+		return fmt.Errorf("listing ipsets: %w", err)
+	}
+	for _, s := range contents {
+		if r.ourSets.Has(s.Name) {
+			c.sets[s.Name] = sets.New(s.Entries...)
+		}
+	}
+
+	c.jumpsPresent, err = r.iptablesIntact(c.iptables)
+	if err != nil {
+		return err
+	}
+	if !c.jumpsPresent {
+		c.iptables = nil
+	}
+	r.cache = c
+	r.full = true
+	return nil
+}
+
+func windowOf(k kipvs.Key) uint32 {
+	h := fnv.New32a()
+	h.Write(k.Address.AsSlice())
+	h.Write([]byte{byte(k.Port >> 8), byte(k.Port), k.Protocol[0]})
+	return h.Sum32() % realServerWindows
+}
+
+// iptablesIntact reads the nat and filter tables and reports whether every jump rule is there
+// and each of our chains has as many rules as the text we last restored. Comparing rule
+// counts, not text, avoids depending on how iptables-save respells a rule, and still catches
+// a flushed or deleted chain, a deleted jump, or a deleted rule.
+func (r *reconciler) iptablesIntact(restored []byte) (bool, error) {
+	if restored == nil {
+		return false, nil
+	}
+	want := ruleCounts(restored)
+	got := map[string]int{}
+	var saved bytes.Buffer
+	for _, table := range []utiliptables.Table{utiliptables.TableNAT, utiliptables.TableFilter} {
+		saved.Reset()
+		r.ops.reads++
+		if err := r.iptables.SaveInto(table, &saved); err != nil {
+			return false, fmt.Errorf("reading iptables %s table: %w", table, err)
+		}
+		for tableChain, n := range ruleCounts(saved.Bytes()) {
+			got[tableChain] += n
+		}
+		if !jumpsIn(saved.Bytes(), string(table), r.family) {
+			return false, nil
+		}
+	}
+	for key, n := range want {
+		if got[key] != n {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// ruleCounts counts "-A CHAIN" lines of our chains per table/chain in iptables-save or
+// iptables-restore text.
+func ruleCounts(text []byte) map[string]int {
+	ours := map[string]bool{}
+	for _, c := range kubeChains {
+		ours[c.Chain] = true
+	}
+	counts := map[string]int{}
+	table := ""
+	for _, line := range strings.Split(string(text), "\n") {
+		switch {
+		case strings.HasPrefix(line, "*"):
+			table = line[1:]
+		case strings.HasPrefix(line, ":"):
+			if f := strings.Fields(line[1:]); len(f) > 0 && ours[f[0]] {
+				counts[table+"/"+f[0]] += 0
+			}
+		case strings.HasPrefix(line, "-A "):
+			if f := strings.Fields(line); len(f) > 1 && ours[f[1]] {
+				counts[table+"/"+f[1]]++
+			}
+		}
+	}
+	return counts
+}
+
+// jumpsIn reports whether every jump rule of the table is in the saved text.
+func jumpsIn(saved []byte, table string, family v1.IPFamily) bool {
+	for _, j := range JumpRules(family) {
+		if j.Table != table {
+			continue
+		}
+		found := false
+		for _, line := range strings.Split(string(saved), "\n") {
+			if strings.HasPrefix(line, "-A "+j.SourceChain+" ") && strings.HasSuffix(line, "-j "+j.Chain) &&
+				strings.Contains(line, j.Comment) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// apply brings the kernel to the desired state for the dirty objects (every object after a
+// load). On error the cache may no longer be true: the caller reloads before trying again.
+func (r *reconciler) apply(c *claims, global GlobalState) error {
+	logger := klog.Background().WithValues("ipFamily", r.family)
+	if !r.cache.linkPresent {
+		r.ops.writes++
+		if _, err := r.netdev.EnsureDummy(DummyDevice); err != nil {
+			return fmt.Errorf("creating %s: %w", DummyDevice, err)
+		}
+		r.cache.linkPresent = true
+	}
+
+	if err := r.applySets(c); err != nil {
+		return err
+	}
+
+	vsKeys := c.dirtyVS
+	bindKeys := c.dirtyBindings
+	if r.full {
+		vsKeys = sets.KeySet(c.vs).Union(sets.KeySet(r.cache.vs))
+		bindKeys = sets.KeySet(c.bindings).Union(r.cache.bindings)
+	}
+	var unbind []netip.Addr
+	for a := range bindKeys {
+		want, have := c.bound(a), r.cache.bindings.Has(a)
+		switch {
+		case want && !have:
+			r.ops.writes++
+			if err := r.netdev.AddAddress(DummyDevice, a); err != nil {
+				return fmt.Errorf("binding %s to %s: %w", a, DummyDevice, err)
+			}
+			r.cache.bindings.Insert(a)
+		case !want && have:
+			unbind = append(unbind, a)
+		}
+	}
+
+	for k := range vsKeys {
+		if err := r.applyVirtualServer(c, k); err != nil {
+			return err
+		}
+	}
+
+	if !bytes.Equal(global.IPTables, r.cache.iptables) {
+		r.ops.writes++
+		if err := r.iptables.RestoreAll(global.IPTables, utiliptables.NoFlushTables, utiliptables.RestoreCounters); err != nil {
+			r.cache.iptables = nil
+			return fmt.Errorf("restoring iptables rules: %w", err)
+		}
+		r.cache.iptables = global.IPTables
+	}
+	if !r.cache.jumpsPresent {
+		for _, j := range JumpRules(r.family) {
+			r.ops.writes++
+			if _, err := r.iptables.EnsureRule(utiliptables.Prepend, utiliptables.Table(j.Table), utiliptables.Chain(j.SourceChain), j.Args()...); err != nil {
+				return fmt.Errorf("linking %s from %s/%s: %w", j.Chain, j.Table, j.SourceChain, err)
+			}
+		}
+		r.cache.jumpsPresent = true
+	}
+
+	if len(unbind) > 0 {
+		logger.V(2).Info("Removing addresses", "interface", DummyDevice, "addresses", unbind)
+	}
+	for _, a := range unbind {
+		r.ops.writes++
+		if err := r.netdev.DeleteAddress(DummyDevice, a); err != nil {
+			return fmt.Errorf("unbinding %s from %s: %w", a, DummyDevice, err)
+		}
+		r.cache.bindings.Delete(a)
+	}
+	r.full = false
+	return nil
+}
+
+// applySets creates missing sets and adds and deletes entries, all in one ipset restore.
+func (r *reconciler) applySets(c *claims) error {
+	var ops []ipset.Op
+	for _, s := range r.catalogue {
+		if _, ok := r.cache.sets[s.Name]; !ok {
+			ops = append(ops, ipset.Op{Kind: ipset.Create, Set: s})
+		}
+	}
+	type change struct {
+		set, entry string
+		add        bool
+	}
+	var changes []change
+	consider := func(set, e string) {
+		want, have := c.hasEntry(set, e), r.cache.sets[set].Has(e)
+		if want != have {
+			changes = append(changes, change{set, e, want})
+		}
+	}
+	if r.full {
+		for _, s := range r.catalogue {
+			for e := range c.entries[s.Name] {
+				consider(s.Name, e)
+			}
+			for e := range r.cache.sets[s.Name] {
+				if !c.hasEntry(s.Name, e) {
+					consider(s.Name, e)
+				}
+			}
+		}
+	} else {
+		for set, entries := range c.dirtyEntries {
+			for e := range entries {
+				consider(set, e)
+			}
+		}
+	}
+	for _, ch := range changes {
+		kind := ipset.Del
+		if ch.add {
+			kind = ipset.Add
+		}
+		ops = append(ops, ipset.Op{Kind: kind, Set: ipset.Set{Name: ch.set}, Entry: ch.entry})
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	r.ops.writes++
+	if err := r.ipset.Apply(ops); err != nil {
+		return fmt.Errorf("updating ipsets: %w", err)
+	}
+	for _, op := range ops {
+		switch op.Kind {
+		case ipset.Create:
+			if r.cache.sets[op.Set.Name] == nil {
+				r.cache.sets[op.Set.Name] = sets.New[string]()
+			}
+		case ipset.Add:
+			r.cache.sets[op.Set.Name].Insert(op.Entry)
+		case ipset.Del:
+			r.cache.sets[op.Set.Name].Delete(op.Entry)
+		}
+	}
+	return nil
+}
+
+// applyVirtualServer reconciles one virtual server and its real servers.
+func (r *reconciler) applyVirtualServer(c *claims, k kipvs.Key) error {
+	desired, want := c.virtualServer(k)
+	have := r.cache.vs[k]
+	if !want {
+		if have == nil || IsExcluded(r.excludeCIDRs, k.Address) {
+			return nil
+		}
+		return r.retireVirtualServer(have)
+	}
+	if have == nil {
+		r.ops.writes++
+		if err := r.ipvs.AddVirtualServer(desired.VirtualServer); err != nil {
+			return fmt.Errorf("adding virtual server %s: %w", k, err)
+		}
+		have = &cachedVS{vs: desired.VirtualServer, rs: map[netip.AddrPort]kipvs.RealServer{}}
+		r.cache.vs[k] = have
+	} else if have.vs != desired.VirtualServer {
+		r.ops.writes++
+		if err := r.ipvs.UpdateVirtualServer(desired.VirtualServer); err != nil {
+			return fmt.Errorf("updating virtual server %s: %w", k, err)
+		}
+		have.vs = desired.VirtualServer
+	}
+
+	wanted := make(map[netip.AddrPort]bool, len(desired.RealServers))
+	for _, rs := range desired.RealServers {
+		id := rsID(rs)
+		wanted[id] = true
+		cur, ok := have.rs[id]
+		switch {
+		case !ok:
+			r.ops.writes++
+			if err := r.ipvs.AddRealServer(k, rs); err != nil {
+				return fmt.Errorf("adding real server %s to %s: %w", id, k, err)
+			}
+		case cur.Weight != rs.Weight:
+			// A terminating endpoint that came back, or a weight changed by hand.
+			r.ops.writes++
+			if err := r.ipvs.UpdateRealServer(k, rs); err != nil {
+				return fmt.Errorf("updating real server %s of %s: %w", id, k, err)
+			}
+		default:
+			continue
+		}
+		have.rs[id] = rs
+	}
+	var leaving []kipvs.RealServer
+	for id, rs := range have.rs {
+		if !wanted[id] {
+			leaving = append(leaving, rs)
+		}
+	}
+	return r.terminate(have, leaving)
+}
+
+// retireVirtualServer removes a virtual server nobody wants, after its real servers: TCP ones
+// drain first, so the virtual server goes only once it is empty (as upstream does).
+func (r *reconciler) retireVirtualServer(have *cachedVS) error {
+	leaving := make([]kipvs.RealServer, 0, len(have.rs))
+	for _, rs := range have.rs {
+		leaving = append(leaving, rs)
+	}
+	if err := r.terminate(have, leaving); err != nil {
+		return err
+	}
+	if len(have.rs) > 0 {
+		return nil
+	}
+	r.ops.writes++
+	if err := r.ipvs.DeleteVirtualServer(have.vs.Key); err != nil {
+		return fmt.Errorf("deleting virtual server %s: %w", have.vs.Key, err)
+	}
+	delete(r.cache.vs, have.vs.Key)
+	r.cache.draining.Delete(have.vs.Key)
+	return nil
+}
+
+// terminate removes real servers from a virtual server. UDP and SCTP ones go at once (the
+// kernel drops their flows on the next packet: expire_nodest_conn). TCP ones first get weight 0,
+// so no new connection goes to them, and go once their connections have ended.
+func (r *reconciler) terminate(have *cachedVS, leaving []kipvs.RealServer) error {
+	if len(leaving) == 0 {
+		return nil
+	}
+	k := have.vs.Key
+	if k.Protocol != kipvs.TCP {
+		for _, rs := range leaving {
+			if err := r.deleteRealServer(have, rs); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, rs := range leaving {
+		if rs.Weight == 0 {
+			continue
+		}
+		quiesced := rs
+		quiesced.Weight = 0
+		r.ops.writes++
+		if err := r.ipvs.UpdateRealServer(k, quiesced); err != nil {
+			return fmt.Errorf("quiescing real server %s of %s: %w", rsID(rs), k, err)
+		}
+		have.rs[rsID(rs)] = quiesced
+	}
+	r.cache.draining.Insert(k)
+	return r.reapDrained(have)
+}
+
+// reapDrained deletes the weight-0 real servers of a virtual server that no connection uses
+// any more, and a virtual server nobody wants once it is empty.
+func (r *reconciler) reapDrained(have *cachedVS) error {
+	k := have.vs.Key
+	r.ops.reads++
+	status, err := r.ipvs.ListRealServers(k)
+	if err != nil {
+		return fmt.Errorf("listing real servers of %s: %w", k, err)
+	}
+	remaining := false
+	for _, s := range status {
+		id := rsID(s.RealServer)
+		cached, ok := have.rs[id]
+		if !ok || cached.Weight != 0 || s.Weight != 0 {
+			continue
+		}
+		if s.ActiveConnections+s.InactiveConnections > 0 {
+			remaining = true
+			continue
+		}
+		if err := r.deleteRealServer(have, cached); err != nil {
+			return err
+		}
+	}
+	if !remaining {
+		r.cache.draining.Delete(k)
+	}
+	return nil
+}
+
+func (r *reconciler) deleteRealServer(have *cachedVS, rs kipvs.RealServer) error {
+	r.ops.writes++
+	if err := r.ipvs.DeleteRealServer(have.vs.Key, rs); err != nil {
+		return fmt.Errorf("deleting real server %s of %s: %w", rsID(rs), have.vs.Key, err)
+	}
+	delete(have.rs, rsID(rs))
+	return nil
+}
+
+// drain makes progress on graceful termination: weight-0 real servers nobody wants are deleted
+// once idle, and virtual servers nobody wants once empty.
+func (r *reconciler) drain(c *claims) error {
+	for k := range r.cache.draining.Clone() {
+		have := r.cache.vs[k]
+		if have == nil {
+			r.cache.draining.Delete(k)
+			continue
+		}
+		// A weight-0 real server someone wants again had its weight restored by apply, so
+		// every weight-0 real server left here is leaving.
+		_, want := c.virtualServer(k)
+		if err := r.reapDrained(have); err != nil {
+			return err
+		}
+		if !want && len(have.rs) == 0 && !IsExcluded(r.excludeCIDRs, k.Address) {
+			if err := r.retireVirtualServer(have); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,730 @@
+package bench
+
+// TestBench is the guest side of the benchmark: run by hack/bench.sh inside ONE lab guest per size
+// S, after benchctl populated the apiserver. It fails when the harness breaks (a figure cannot be
+// measured), never on timing. Outside the lab (no BENCH_S) it skips.
+//
+// Per size: the floor (ipvsadm --restore and a moby/ipvs batch into an empty netns), then for each
+// kube-proxy (upstream, ours) in a fresh node namespace: cold start, change latency, steady CPU,
+// netlink/exec syscall counts (strace), own kernel-operation counter, VmHWM/VmRSS.
+//
+// Env: BENCH_S, BENCH_KUBECONFIG, BENCH_OUT (results/logs), BENCH_STEADY (CPU window, Go duration or
+// seconds; default 300s), BENCH_STRACE (strace window, default 65s), BENCH_CHANGES (default 50),
+// BENCH_COLD_TIMEOUT (default 45m), BENCH_CHANGE_TIMEOUT (default 5m), BENCH_IMPLS (default
+// "upstream,ours"), BENCH_PPROF (seconds of CPU profile of ours from its start; 0/unset = none; also
+// takes a steady-window CPU profile and a heap profile), KUBE_PROXY_UPSTREAM, KUBE_PROXY_OURS.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	libipvs "github.com/moby/ipvs"
+	"github.com/vishvananda/netlink"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/test/e2e/framework"
+)
+
+func envDur(t *testing.T, k string, def time.Duration) time.Duration {
+	v := os.Getenv(k)
+	if v == "" {
+		return def
+	}
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		return time.Duration(n * float64(time.Second))
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		t.Fatalf("%s=%q: %v", k, v, err)
+	}
+	return d
+}
+
+func envInt(t *testing.T, k string, def int) int {
+	v := os.Getenv(k)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		t.Fatalf("%s=%q: %v", k, v, err)
+	}
+	return n
+}
+
+type settings struct {
+	s                      int
+	kubeconfig, out        string
+	steady, strace         time.Duration
+	changes                int
+	coldTimeout, chTimeout time.Duration
+	pprof                  time.Duration
+}
+
+func TestBench(t *testing.T) {
+	if os.Getenv("BENCH_S") == "" {
+		t.Skip("BENCH_S not set: the benchmark runs inside the lab via hack/bench.sh")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	st := settings{
+		s: envInt(t, "BENCH_S", 0), kubeconfig: os.Getenv("BENCH_KUBECONFIG"), out: os.Getenv("BENCH_OUT"),
+		steady: envDur(t, "BENCH_STEADY", 300*time.Second), strace: envDur(t, "BENCH_STRACE", 65*time.Second),
+		changes: envInt(t, "BENCH_CHANGES", 50), coldTimeout: envDur(t, "BENCH_COLD_TIMEOUT", 45*time.Minute),
+		chTimeout: envDur(t, "BENCH_CHANGE_TIMEOUT", 5*time.Minute), pprof: envDur(t, "BENCH_PPROF", 0),
+	}
+	st.changes += st.changes % 2 // even: the slice ends as it started
+	if st.out == "" {
+		st.out = t.TempDir()
+	}
+	if err := os.MkdirAll(st.out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", st.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.QPS, rc.Burst, rc.Timeout = 1000, 1000, 60*time.Second
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The apiserver must hold exactly S bench Services (benchctl populate ran on the host).
+	l, err := cs.CoreV1().Services(Namespace).List(context.Background(), metav1.ListOptions{Limit: 1})
+	if err != nil {
+		t.Fatalf("listing bench Services: %v", err)
+	}
+	if n := len(l.Items) + int(ptrVal(l.RemainingItemCount)); n != st.s {
+		t.Fatalf("the apiserver holds %d bench Services, want BENCH_S=%d (benchctl populate)", n, st.s)
+	}
+
+	exp := Expected(st.s)
+	res := &Result{S: st.s, Endpoints: Endpoints, VS: len(exp), RS: len(exp) * Endpoints, Settings: map[string]string{
+		"BENCH_STEADY": st.steady.String(), "BENCH_STRACE": st.strace.String(), "BENCH_CHANGES": fmt.Sprint(st.changes),
+		"kernel": kernelRelease(),
+	}}
+	save := func() {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		if err := os.WriteFile(filepath.Join(st.out, fmt.Sprintf("bench-%d.json", st.s)), b, 0o644); err != nil {
+			t.Errorf("writing the result: %v", err)
+		}
+	}
+	res.Floor = measureFloor(t, exp)
+	t.Logf("S=%d floor: ipvsadm --restore %.2fs, netlink batch %.2fs", st.s, res.Floor.IpvsadmRestoreSec, res.Floor.NetlinkBatchSec)
+	save()
+
+	impls := "upstream,ours"
+	if v := os.Getenv("BENCH_IMPLS"); v != "" {
+		impls = v
+	}
+	for _, name := range strings.Split(impls, ",") {
+		bin := os.Getenv("KUBE_PROXY_" + strings.ToUpper(name))
+		if bin == "" {
+			t.Errorf("%s: KUBE_PROXY_%s not set", name, strings.ToUpper(name))
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			r := measureImpl(t, st, cs, name, bin, exp)
+			res.Impls = append(res.Impls, r)
+			save()
+		})
+	}
+}
+
+func ptrVal(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func kernelRelease() string {
+	var u syscall.Utsname
+	if syscall.Uname(&u) != nil {
+		return ""
+	}
+	var b []byte
+	for _, c := range u.Release {
+		if c == 0 {
+			break
+		}
+		b = append(b, byte(c))
+	}
+	return string(b)
+}
+
+// --- kernel read-back ---
+
+func vsKey(ip net.IP, port uint16) string {
+	return net.JoinHostPort(ip.String(), strconv.Itoa(int(port)))
+}
+
+func tcpService(ip net.IP, port uint16) *libipvs.Service {
+	return &libipvs.Service{AddressFamily: syscall.AF_INET, Protocol: syscall.IPPROTO_TCP, Address: ip, Port: port,
+		SchedName: libipvs.RoundRobin, Netmask: 0xffffffff}
+}
+
+func activeDests(ds []*libipvs.Destination) map[string]bool {
+	m := map[string]bool{}
+	for _, d := range ds {
+		if d.Weight > 0 {
+			m[d.Address.String()] = true
+		}
+	}
+	return m
+}
+
+// kernelCounts dumps every virtual server and its real servers.
+func kernelCounts(h *libipvs.Handle) (vs, rs int, err error) {
+	svcs, err := h.GetServices()
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, s := range svcs {
+		ds, err := h.GetDestinations(s)
+		if err != nil {
+			return 0, 0, err
+		}
+		rs += len(ds)
+	}
+	return len(svcs), rs, nil
+}
+
+// --- the floor ---
+
+func measureFloor(t *testing.T, exp []VirtualServer) Floor {
+	ns, err := framework.NewNS("bfloor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Delete()
+	// Real servers cannot be added in a netns without an IPv4 address: give it the node's.
+	d := &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: "eth0"}}
+	if err := ns.NL.LinkAdd(d); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := netlink.ParseAddr(NodeIP + "/24")
+	if err := ns.NL.AddrAdd(d, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.NL.LinkSetUp(d); err != nil {
+		t.Fatal(err)
+	}
+	h, err := libipvs.New(ns.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	verify := func(what string) {
+		vs, rs, err := kernelCounts(h)
+		if err != nil || vs != len(exp) || rs != len(exp)*Endpoints {
+			t.Fatalf("floor %s: kernel holds %d VS / %d RS, want %d / %d (%v)", what, vs, rs, len(exp), len(exp)*Endpoints, err)
+		}
+		if err := h.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var f Floor
+
+	var b strings.Builder
+	for _, v := range exp {
+		fmt.Fprintf(&b, "-A -t %s -s rr\n", vsKey(v.IP, v.Port))
+		for j := 0; j < Endpoints; j++ {
+			fmt.Fprintf(&b, "-a -t %s -r %s -m -w 1\n", vsKey(v.IP, v.Port), vsKey(EndpointIP(v.Svc, j), TargetPort))
+		}
+	}
+	cmd := exec.Command("ipvsadm", "--restore")
+	cmd.Stdin = strings.NewReader(b.String())
+	var out []byte
+	start := time.Now()
+	err = ns.Do(func() error { var err error; out, err = cmd.CombinedOutput(); return err })
+	f.IpvsadmRestoreSec = time.Since(start).Seconds()
+	if err != nil {
+		t.Fatalf("ipvsadm --restore: %v: %s", err, out)
+	}
+	verify("ipvsadm")
+
+	start = time.Now()
+	for _, v := range exp {
+		s := tcpService(v.IP, v.Port)
+		if err := h.NewService(s); err != nil {
+			t.Fatalf("netlink floor: %v", err)
+		}
+		for j := 0; j < Endpoints; j++ {
+			if err := h.NewDestination(s, &libipvs.Destination{AddressFamily: syscall.AF_INET, Address: EndpointIP(v.Svc, j),
+				Port: TargetPort, Weight: 1, ConnectionFlags: libipvs.ConnectionFlagMasq}); err != nil {
+				t.Fatalf("netlink floor: %v", err)
+			}
+		}
+	}
+	f.NetlinkBatchSec = time.Since(start).Seconds()
+	verify("netlink")
+	return f
+}
+
+// --- one kube-proxy ---
+
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *proc) stop() {
+	if p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func measureImpl(t *testing.T, st settings, cs kubernetes.Interface, name, bin string, exp []VirtualServer) ImplResult {
+	r := ImplResult{Name: name, Binary: bin, OwnOpsPerMin: -1}
+	node, err := framework.NewBareNode("b" + name[:1] + "node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := libipvs.New(node.Path())
+	if err != nil {
+		node.Delete()
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = h.Flush() // synchronously: the netns' teardown must not run into the next measurement
+		h.Close()
+		node.Delete()
+		time.Sleep(2 * time.Second)
+	}()
+	logPath := filepath.Join(st.out, fmt.Sprintf("S%d-%s-kube-proxy.log", st.s, name))
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	args := append(framework.ProxyArgs(node, st.kubeconfig), "--profiling=true")
+	p := &proc{cmd: exec.Command(bin, args...), done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	httpc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return node.Dial(network, addr, 10*time.Second)
+	}}}
+	fail := func(format string, a ...any) {
+		t.Helper()
+		b, _ := os.ReadFile(logPath)
+		if len(b) > 3000 {
+			b = b[len(b)-3000:]
+		}
+		t.Fatalf("%s: %s\nlog tail:\n%s", name, fmt.Sprintf(format, a...), b)
+	}
+
+	// 1. cold start
+	t0 := time.Now()
+	if err := node.Start(p.cmd); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	defer p.stop()
+	pid := p.cmd.Process.Pid
+	var profDone chan struct{}
+	if st.pprof > 0 && name == "ours" {
+		profDone = make(chan struct{})
+		go func() {
+			defer close(profDone)
+			for time.Since(t0) < 30*time.Second {
+				if err := fetch(httpc, fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(st.pprof.Seconds())),
+					filepath.Join(st.out, fmt.Sprintf("pprof-S%d-%s-cold.pb.gz", st.s, name)), st.pprof+time.Minute); err == nil {
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}()
+	}
+	pending := map[string]*libipvs.Service{}
+	want := map[string]VirtualServer{}
+	for _, v := range exp {
+		want[vsKey(v.IP, v.Port)] = v
+	}
+	allVS := false
+	var poll time.Duration
+	for {
+		if p.exited() {
+			fail("exited during the cold start")
+		}
+		if time.Since(t0) > st.coldTimeout {
+			fail("cold start not done after %v (%d virtual servers still incomplete)", st.coldTimeout, len(pending))
+		}
+		ps := time.Now()
+		if !allVS {
+			svcs, err := h.GetServices()
+			if err != nil {
+				fail("GetServices: %v", err)
+			}
+			have := map[string]*libipvs.Service{}
+			for _, s := range svcs {
+				if s.Protocol == syscall.IPPROTO_TCP {
+					have[vsKey(s.Address, s.Port)] = s
+				}
+			}
+			n := 0
+			for k := range want {
+				if have[k] != nil {
+					n++
+				}
+			}
+			if n == len(want) {
+				allVS = true
+				for k := range want {
+					pending[k] = have[k]
+				}
+			}
+		}
+		if allVS {
+			for k, s := range pending {
+				ds, err := h.GetDestinations(s)
+				if err != nil {
+					fail("GetDestinations %s: %v", k, err)
+				}
+				if len(activeDests(ds)) >= Endpoints {
+					delete(pending, k)
+				}
+			}
+			if len(pending) == 0 {
+				r.ColdStartSec = time.Since(t0).Seconds()
+				break
+			}
+		}
+		// Polling costs CPU the proxier under test needs (1 vCPU): keep it under ~25%.
+		poll = max(200*time.Millisecond, 3*time.Since(ps))
+		time.Sleep(poll)
+	}
+	r.ColdPollSec = poll.Seconds()
+	t.Logf("%s S=%d: cold start %.2fs", name, st.s, r.ColdStartSec)
+	if r.KernelVS, r.KernelRS, err = kernelCounts(h); err != nil {
+		fail("read-back: %v", err)
+	}
+	if profDone != nil {
+		<-profDone
+	}
+	time.Sleep(3 * time.Second)
+
+	// 2. change latency: add / remove one endpoint of ChangeService, poll its virtual server.
+	cvs := tcpService(ClusterIP(ChangeService), Port)
+	extra := EndpointIP(ChangeService, Endpoints).String()
+	slices := cs.DiscoveryV1().EndpointSlices(Namespace)
+	ctx := context.Background()
+	cur, err := slices.Get(ctx, ServiceName(ChangeService)+"-bench", metav1.GetOptions{})
+	if err != nil {
+		fail("get slice: %v", err)
+	}
+	var lats, rtts []float64
+	for k := 0; k < st.changes; k++ {
+		add := k%2 == 0
+		n := Endpoints
+		if add {
+			n++
+		}
+		sl := Slice(ChangeService, n)
+		sl.ResourceVersion = cur.ResourceVersion
+		start := time.Now()
+		cur, err = slices.Update(ctx, sl, metav1.UpdateOptions{})
+		rtt := time.Since(start)
+		if err != nil {
+			fail("update slice: %v", err)
+		}
+		for {
+			ds, err := h.GetDestinations(cvs)
+			if err == nil && activeDests(ds)[extra] == add {
+				break
+			}
+			if time.Since(start) > st.chTimeout {
+				n, mean := syncStats(httpc)
+				fail("change %d (add=%v) not in the kernel after %v (last error %v; %.0f syncs so far, mean %.1fs)", k, add, st.chTimeout, err, n, mean)
+			}
+			if p.exited() {
+				fail("exited during the change phase")
+			}
+			// Resolution about 2% of the latency so far: fine for fast proxiers, and polling does not
+			// steal the single vCPU from a slow one.
+			time.Sleep(min(max(2*time.Millisecond, time.Since(start)/50), 100*time.Millisecond))
+		}
+		lats = append(lats, float64(time.Since(start).Microseconds())/1000)
+		rtts = append(rtts, float64(rtt.Microseconds())/1000)
+		time.Sleep(200 * time.Millisecond)
+	}
+	r.Changes, r.ChangeMs = len(lats), lats
+	r.ChangeP50Ms, r.ChangeP95Ms, r.ChangeMaxMs = pct(lats, 50), pct(lats, 95), pct(lats, 100)
+	r.UpdateRTTP50Ms = pct(rtts, 50)
+	t.Logf("%s S=%d: change latency p50 %.1fms p95 %.1fms max %.1fms (update RTT p50 %.1fms)", name, st.s, r.ChangeP50Ms, r.ChangeP95Ms, r.ChangeMaxMs, r.UpdateRTTP50Ms)
+	time.Sleep(2 * time.Second)
+
+	// 3. steady CPU (no changes)
+	if st.pprof > 0 && name == "ours" {
+		profDone = make(chan struct{})
+		go func() {
+			defer close(profDone)
+			_ = fetch(httpc, fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(st.steady.Seconds())),
+				filepath.Join(st.out, fmt.Sprintf("pprof-S%d-%s-steady.pb.gz", st.s, name)), st.steady+time.Minute)
+		}()
+	}
+	c0, err := cpuSeconds(pid)
+	if err != nil {
+		fail("cpu: %v", err)
+	}
+	w0 := time.Now()
+	wait(p, st.steady)
+	if p.exited() {
+		fail("exited during the steady window")
+	}
+	c1, err := cpuSeconds(pid)
+	if err != nil {
+		fail("cpu: %v", err)
+	}
+	r.SteadySec, r.SteadyCPUSec = time.Since(w0).Seconds(), c1-c0
+	if profDone != nil {
+		<-profDone
+		_ = fetch(httpc, "/debug/pprof/heap", filepath.Join(st.out, fmt.Sprintf("pprof-S%d-%s-heap.pb.gz", st.s, name)), time.Minute)
+	}
+	if r.VmRSSKB, _, err = procStatus(pid); err != nil {
+		fail("status: %v", err)
+	}
+	t.Logf("%s S=%d: steady CPU %.3fs over %.0fs", name, st.s, r.SteadyCPUSec, r.SteadySec)
+
+	// 4. syscalls (strace) and own counter over a second quiet window
+	ops0, ownErr := ownOps(httpc)
+	r.Syscalls, r.StraceSec, err = straceWindow(pid, st.strace, filepath.Join(st.out, fmt.Sprintf("S%d-%s-strace.txt", st.s, name)))
+	if err != nil {
+		fail("strace: %v", err)
+	}
+	r.NetlinkExecPerMin = float64(r.Syscalls["sendmsg"]+r.Syscalls["sendto"]+r.Syscalls["execve"]) * 60 / r.StraceSec
+	if ownErr == nil {
+		ops1, err := ownOps(httpc)
+		if err == nil {
+			r.OwnOps = map[string]float64{}
+			tot := 0.0
+			for k, v := range ops1 {
+				r.OwnOps[k] = v - ops0[k]
+				tot += v - ops0[k]
+			}
+			r.OwnOpsPerMin = tot * 60 / r.StraceSec
+		}
+	} else if name == "ours" {
+		t.Errorf("ours: no kubeproxy_ipvs_kernel_operations_total on /metrics: %v", ownErr)
+	}
+	_, r.VmHWMKB, err = procStatus(pid)
+	if err != nil {
+		fail("status: %v", err)
+	}
+	r.Syncs, r.SyncMeanSec = syncStats(httpc)
+	t.Logf("%s S=%d: syscalls %v over %.0fs; own ops %v; VmHWM %d kB VmRSS %d kB", name, st.s, r.Syscalls, r.StraceSec, r.OwnOps, r.VmHWMKB, r.VmRSSKB)
+	return r
+}
+
+func wait(p *proc, d time.Duration) {
+	select {
+	case <-p.done:
+	case <-time.After(d):
+	}
+}
+
+func pct(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return -1
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	i := int(float64(len(s))*q/100+0.999999) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+func fetch(c *http.Client, path, file string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://127.0.0.1:10249"+path, nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("%s: %s", path, resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if file == "" {
+		return nil
+	}
+	return os.WriteFile(file, b, 0o644)
+}
+
+var opsRE = regexp.MustCompile(`^kubeproxy_ipvs_kernel_operations_total\{([^}]*)\} ([0-9.e+]+)`)
+
+func ownOps(c *http.Client) (map[string]float64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://127.0.0.1:10249/metrics", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if m := opsRE.FindStringSubmatch(sc.Text()); m != nil {
+			v, _ := strconv.ParseFloat(m[2], 64)
+			out[m[1]] = v
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("metric absent")
+	}
+	return out, sc.Err()
+}
+
+// cpuSeconds: utime+stime of the process and of its waited-for children (ipset, iptables-restore...).
+func cpuSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // f[0] is field 3 (state)
+	if len(f) < 15 {
+		return 0, fmt.Errorf("short stat %q", s)
+	}
+	tot := 0.0
+	for _, i := range []int{11, 12, 13, 14} { // fields 14-17: utime stime cutime cstime
+		v, err := strconv.ParseFloat(f[i], 64)
+		if err != nil {
+			return 0, err
+		}
+		tot += v
+	}
+	return tot / 100, nil // USER_HZ
+}
+
+func procStatus(pid int) (rssKB, hwmKB int, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 2 {
+			switch f[0] {
+			case "VmRSS:":
+				rssKB, _ = strconv.Atoi(f[1])
+			case "VmHWM:":
+				hwmKB, _ = strconv.Atoi(f[1])
+			}
+		}
+	}
+	if rssKB == 0 || hwmKB == 0 {
+		return 0, 0, fmt.Errorf("no VmRSS/VmHWM in /proc/%d/status", pid)
+	}
+	return rssKB, hwmKB, nil
+}
+
+// straceWindow counts sendmsg/sendto/execve of the process and everything it starts for d.
+func straceWindow(pid int, d time.Duration, out string) (map[string]int, float64, error) {
+	cmd := exec.Command("strace", "-f", "-c", "-e", "trace=sendmsg,sendto,execve", "-o", out, "-p", strconv.Itoa(pid))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return nil, 0, err
+	}
+	start := time.Now()
+	time.Sleep(d)
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	secs := time.Since(start).Seconds()
+	b, rerr := os.ReadFile(out)
+	if rerr != nil {
+		return nil, 0, fmt.Errorf("%v (strace: %v: %s)", rerr, err, stderr.String())
+	}
+	counts := map[string]int{"sendmsg": 0, "sendto": 0, "execve": 0}
+	table := false
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 0 && f[0] == "%" {
+			table = true
+		}
+		if len(f) >= 5 {
+			if _, ok := counts[f[len(f)-1]]; ok {
+				n, _ := strconv.Atoi(f[3])
+				counts[f[len(f)-1]] = n
+			}
+		}
+	}
+	if !table {
+		return nil, 0, fmt.Errorf("no strace summary in %s (strace: %v: %s)", out, err, stderr.String())
+	}
+	return counts, secs, nil
+}
+
+// syncStats: how many syncs the proxier ran and their mean duration (upstream's own metric, which
+// ours keeps).
+func syncStats(c *http.Client) (count, meanSec float64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://127.0.0.1:10249/metrics", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		return -1, -1
+	}
+	defer resp.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 2 {
+			continue
+		}
+		v, _ := strconv.ParseFloat(f[1], 64)
+		switch {
+		case strings.HasPrefix(f[0], "kubeproxy_sync_proxy_rules_duration_seconds_sum"):
+			sum += v
+		case strings.HasPrefix(f[0], "kubeproxy_sync_proxy_rules_duration_seconds_count"):
+			count += v
+		}
+	}
+	if count == 0 {
+		return 0, 0
+	}
+	return count, sum / count
+}

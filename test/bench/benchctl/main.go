@@ -1,0 +1,327 @@
+// Command benchctl is the host side of the IPVS benchmark (hack/bench.sh):
+//
+//	benchctl populate -kubeconfig F -s N   Services 0..N-1 (+ EndpointSlices) into the apiserver,
+//	                                       in parallel; those that exist are left alone
+//	benchctl report -in DIR -out FILE      _output/bench-report.md from DIR/bench-*.json; fails
+//	                                       when a size or a figure is missing (the harness broke)
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/test/bench"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/test/e2e/framework"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: benchctl populate|report [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "populate":
+		err = populate(os.Args[2:])
+	case "report":
+		err = report(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchctl:", err)
+		os.Exit(1)
+	}
+}
+
+func populate(args []string) error {
+	fs := flag.NewFlagSet("populate", flag.ExitOnError)
+	kc := fs.String("kubeconfig", "", "kubeconfig (host side)")
+	s := fs.Int("s", 1000, "Services 0..s-1")
+	workers := fs.Int("workers", 48, "parallel requests")
+	_ = fs.Parse(args)
+	rc, err := clientcmd.BuildConfigFromFlags("", *kc)
+	if err != nil {
+		return err
+	}
+	rc.QPS, rc.Burst = 1e6, 1e6 // no client-side throttling: the apiserver is ours alone
+	rc.ContentType = "application/vnd.kubernetes.protobuf"
+	rc.Timeout = 60 * time.Second
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	start := time.Now()
+	if err := framework.EnsureNodes(ctx, cs, 2); err != nil {
+		return fmt.Errorf("nodes: %w", err)
+	}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: bench.Namespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	var next, created atomic.Int64
+	var wg sync.WaitGroup
+	errc := make(chan error, *workers)
+	for w := 0; w < *workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= *s {
+					return
+				}
+				if err := createOne(ctx, cs, i, &created); err != nil {
+					errc <- fmt.Errorf("service %d: %w", i, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		return err
+	}
+	fmt.Printf("benchctl: %d Services with %d endpoints each in the apiserver (%d objects created in %v)\n",
+		*s, bench.Endpoints, created.Load(), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func createOne(ctx context.Context, cs kubernetes.Interface, i int, created *atomic.Int64) error {
+	retry := func(f func() error) error {
+		var err error
+		for attempt := 0; attempt < 5; attempt++ {
+			if err = f(); err == nil || apierrors.IsAlreadyExists(err) {
+				return nil
+			}
+			time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+		}
+		return err
+	}
+	if err := retry(func() error {
+		_, err := cs.CoreV1().Services(bench.Namespace).Create(ctx, bench.Service(i), metav1.CreateOptions{})
+		if err == nil {
+			created.Add(1)
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	return retry(func() error {
+		_, err := cs.DiscoveryV1().EndpointSlices(bench.Namespace).Create(ctx, bench.Slice(i, bench.Endpoints), metav1.CreateOptions{})
+		if err == nil {
+			created.Add(1)
+		}
+		return err
+	})
+}
+
+func report(args []string) error {
+	fs := flag.NewFlagSet("report", flag.ExitOnError)
+	in := fs.String("in", "_output/bench", "folder with bench-*.json")
+	out := fs.String("out", "_output/bench-report.md", "report")
+	sizes := fs.String("sizes", "", "sizes that must be present (space separated)")
+	note := fs.String("note", "", "free text under the title")
+	_ = fs.Parse(args)
+	files, _ := filepath.Glob(filepath.Join(*in, "bench-*.json"))
+	var rs []bench.Result
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		var r bench.Result
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		rs = append(rs, r)
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].S < rs[j].S })
+	var problems []string
+	have := map[int]bool{}
+	for _, r := range rs {
+		have[r.S] = true
+	}
+	for _, s := range strings.Fields(*sizes) {
+		var n int
+		fmt.Sscan(s, &n)
+		if !have[n] {
+			problems = append(problems, fmt.Sprintf("S=%d: no result (the guest run failed?)", n))
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# IPVS benchmark: upstream kube-proxy v1.37.2 vs ours\n\n")
+	fmt.Fprintf(&b, "Generated %s by `make bench` (hack/bench.sh). One QEMU guest (TCG emulation, 1 vCPU: every figure is\n"+
+		"several times slower than native) per size; upstream and ours run one after the other in the same guest,\n"+
+		"each in a fresh node namespace, against the same apiserver objects. E=%d endpoints per Service; half\n"+
+		"the Services have a NodePort (one NodePort address on the node). Cold start and change latency are read\n"+
+		"back from the kernel over netlink. Ratio = upstream / ours (higher is better for ours).\n\n",
+		time.Now().UTC().Format(time.RFC3339), bench.Endpoints)
+	if *note != "" {
+		fmt.Fprintf(&b, "%s\n\n", *note)
+	}
+	for _, r := range rs {
+		problems = append(problems, writeSize(&b, r)...)
+	}
+	if len(problems) > 0 {
+		fmt.Fprintf(&b, "## Harness problems\n\n")
+		for _, p := range problems {
+			fmt.Fprintf(&b, "- %s\n", p)
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%d harness problem(s), see %s:\n  %s", len(problems), *out, strings.Join(problems, "\n  "))
+	}
+	return nil
+}
+
+func writeSize(b *strings.Builder, r bench.Result) (problems []string) {
+	var up, ours *bench.ImplResult
+	for i := range r.Impls {
+		switch r.Impls[i].Name {
+		case "upstream":
+			up = &r.Impls[i]
+		case "ours":
+			ours = &r.Impls[i]
+		}
+	}
+	if up == nil || ours == nil {
+		problems = append(problems, fmt.Sprintf("S=%d: a proxier's result is missing", r.S))
+	}
+	floor := math.Min(r.Floor.IpvsadmRestoreSec, r.Floor.NetlinkBatchSec)
+	if floor <= 0 {
+		problems = append(problems, fmt.Sprintf("S=%d: no floor", r.S))
+	}
+	fmt.Fprintf(b, "## S = %d Services (%d virtual servers, %d real servers)\n\n", r.S, r.VS, r.RS)
+	fmt.Fprintf(b, "| metric | upstream | ours | upstream/ours | floor |\n|---|---:|---:|---:|---:|\n")
+	get := func(f func(*bench.ImplResult) float64) (u, o float64) {
+		u, o = math.NaN(), math.NaN()
+		if up != nil {
+			u = f(up)
+		}
+		if ours != nil {
+			o = f(ours)
+		}
+		return
+	}
+	row := func(name, unit string, prec int, f func(*bench.ImplResult) float64, fl string) {
+		u, o := get(f)
+		ratio := "–"
+		if o > 0 && u >= 0 {
+			ratio = fmt.Sprintf("%.1fx", u/o)
+		} else if o == 0 && u > 0 {
+			ratio = "∞"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", name, num(u, unit, prec), num(o, unit, prec), ratio, fl)
+		for _, v := range []struct {
+			n string
+			x float64
+		}{{"upstream", u}, {"ours", o}} {
+			if math.IsNaN(v.x) || v.x < 0 && !strings.Contains(name, "own counter") {
+				problems = append(problems, fmt.Sprintf("S=%d %s: %s missing", r.S, v.n, name))
+			}
+		}
+	}
+	floorStr := fmt.Sprintf("%.2f s (ipvsadm --restore %.2f s, netlink batch %.2f s)", floor, r.Floor.IpvsadmRestoreSec, r.Floor.NetlinkBatchSec)
+	row("cold start (to every VS + RS in the kernel)", "s", 2, func(x *bench.ImplResult) float64 { return x.ColdStartSec }, floorStr)
+	if ours != nil && floor > 0 {
+		fmt.Fprintf(b, "| ours / floor | | %.1fx | | |\n", ours.ColdStartSec/floor)
+	}
+	row("change latency p50", "ms", 0, func(x *bench.ImplResult) float64 { return x.ChangeP50Ms }, "")
+	row("change latency p95", "ms", 0, func(x *bench.ImplResult) float64 { return x.ChangeP95Ms }, "")
+	row("change latency max", "ms", 0, func(x *bench.ImplResult) float64 { return x.ChangeMaxMs }, "")
+	row("EndpointSlice update round trip p50 (included above)", "ms", 0, func(x *bench.ImplResult) float64 { return x.UpdateRTTP50Ms }, "")
+	row("steady CPU per minute (process + children)", "s", 3, func(x *bench.ImplResult) float64 {
+		if x.SteadySec <= 0 {
+			return math.NaN()
+		}
+		return x.SteadyCPUSec * 60 / x.SteadySec
+	}, "")
+	row("netlink + exec syscalls per minute (strace)", "", 0, func(x *bench.ImplResult) float64 { return x.NetlinkExecPerMin }, "")
+	row("kernel operations per minute (own counter)", "", 1, func(x *bench.ImplResult) float64 { return x.OwnOpsPerMin }, "")
+	row("mean sync duration (kubeproxy_sync_proxy_rules_duration_seconds)", "s", 2, func(x *bench.ImplResult) float64 { return x.SyncMeanSec }, "")
+	row("peak RSS (VmHWM)", "MiB", 1, func(x *bench.ImplResult) float64 { return float64(x.VmHWMKB) / 1024 }, "")
+	row("steady RSS (VmRSS)", "MiB", 1, func(x *bench.ImplResult) float64 { return float64(x.VmRSSKB) / 1024 }, "")
+	fmt.Fprintf(b, "\n")
+	for _, x := range r.Impls {
+		fmt.Fprintf(b, "- %s: %d changes; steady window %.0f s (CPU), strace window %.0f s (%s); kernel held %d VS / %d RS after the cold start (read-back poll interval %.2f s)",
+			x.Name, x.Changes, x.SteadySec, x.StraceSec, fmtCounts(x.Syscalls), x.KernelVS, x.KernelRS, x.ColdPollSec)
+		if len(x.OwnOps) > 0 {
+			fmt.Fprintf(b, "; own counter over the strace window: %s", fmtFloats(x.OwnOps))
+		}
+		for _, n := range x.Notes {
+			fmt.Fprintf(b, "; %s", n)
+		}
+		fmt.Fprintf(b, "\n")
+	}
+	keys := make([]string, 0, len(r.Settings))
+	for k := range r.Settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var kv []string
+	for _, k := range keys {
+		kv = append(kv, k+"="+r.Settings[k])
+	}
+	fmt.Fprintf(b, "- settings: %s\n\n", strings.Join(kv, " "))
+	return problems
+}
+
+func num(x float64, unit string, prec int) string {
+	if math.IsNaN(x) || x < 0 {
+		return "n/a"
+	}
+	s := fmt.Sprintf("%.*f", prec, x)
+	if unit != "" {
+		s += " " + unit
+	}
+	return s
+}
+
+func fmtCounts(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []string
+	for _, k := range keys {
+		out = append(out, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(out, ", ")
+}
+
+func fmtFloats(m map[string]float64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []string
+	for _, k := range keys {
+		out = append(out, fmt.Sprintf("%s %.0f", k, m[k]))
+	}
+	return strings.Join(out, ", ")
+}
