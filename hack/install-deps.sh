@@ -16,7 +16,8 @@ APT_PKGS=(qemu-system-x86 busybox-static kmod ipvsadm iptables ipset conntrack i
           curl procps openssl ca-certificates strace)
 
 SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
-installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${APT_PKGS[@]}" 2>/dev/null | awk '/ install ok installed$/{print $1}')
+# dpkg-query exits non-zero when a package is unknown to dpkg: that is the case being tested.
+installed=$( (dpkg-query -W -f='${Package} ${Status}\n' "${APT_PKGS[@]}" 2>/dev/null || true) | awk '/ install ok installed$/{print $1}')
 missing=()
 for p in "${APT_PKGS[@]}"; do grep -qx "$p" <<<"$installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ] || [ -n "${APT_UPDATE:-}" ]; then
