@@ -3,6 +3,8 @@ package ipvs
 import (
 	"fmt"
 	"net/netip"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/internal/kaddr"
 )
 
 // Protocol numbers as the kernel stores them (IPPROTO_*).
@@ -36,20 +38,8 @@ func protocolName(n uint16) (Protocol, bool) {
 	return "", false
 }
 
-// validAddr rejects what the kernel would store under another spelling: an IPv4-mapped IPv6
-// address would be programmed as plain IPv4 and never match its key on read-back, and a zone
-// cannot be expressed to IPVS.
-func validAddr(a netip.Addr) error {
-	switch {
-	case !a.IsValid():
-		return fmt.Errorf("invalid address")
-	case a.Is4In6():
-		return fmt.Errorf("address %s is IPv4-mapped IPv6; use the IPv4 form", a)
-	case a.Zone() != "":
-		return fmt.Errorf("address %s has a zone", a)
-	}
-	return nil
-}
+// validAddr: see kaddr.Check.
+func validAddr(a netip.Addr) error { return kaddr.Check(a) }
 
 func validKey(k Key) error {
 	if err := validAddr(k.Address); err != nil {

@@ -1,9 +1,10 @@
 package netdev
 
 import (
-	"fmt"
 	"net/netip"
 	"slices"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/internal/kaddr"
 )
 
 // DefaultVXLANPort is the UDP port Linux gives a VXLAN link created without a destination port
@@ -25,16 +26,5 @@ func sortedUnique(addrs []netip.Addr) []netip.Addr {
 	return slices.Compact(addrs)
 }
 
-// validAddr rejects addresses the kernel would store under another spelling (IPv4-mapped IPv6
-// is bound as IPv4) and so could never be found again by ListAddresses.
-func validAddr(a netip.Addr) error {
-	switch {
-	case !a.IsValid():
-		return fmt.Errorf("invalid address")
-	case a.Is4In6():
-		return fmt.Errorf("address %s is IPv4-mapped IPv6; use the IPv4 form", a)
-	case a.Zone() != "":
-		return fmt.Errorf("address %s has a zone", a)
-	}
-	return nil
-}
+// validAddr: see kaddr.Check.
+func validAddr(a netip.Addr) error { return kaddr.Check(a) }
