@@ -274,11 +274,13 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 	logger := klog.Background().WithValues("ipFamily", p.family)
 	start := time.Now()
 	before := p.reconciler.ops
+	ph := startPhases()
+	p.reconciler.ph = ph
 	defer func() {
 		metrics.SyncProxyRulesLatency.WithLabelValues(string(p.family)).Observe(metrics.SinceInSeconds(start))
 		d := p.reconciler.ops
 		recordKernelOps(p.family, d.reads-before.reads, d.writes-before.writes)
-		logger.V(2).Info("SyncProxyRules complete", "elapsed", time.Since(start), "kernelReads", d.reads-before.reads, "kernelWrites", d.writes-before.writes, "err", retErr)
+		logger.V(2).Info("SyncProxyRules complete", "elapsed", time.Since(start), "kernelReads", d.reads-before.reads, "kernelWrites", d.writes-before.writes, "phases", ph.String(), "err", retErr)
 	}()
 
 	// Collect the changes: the trackers' callbacks record which service ports changed.
@@ -301,6 +303,7 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 		}
 		p.refreshVXLANPorts(logger)
 		p.lastVerify = time.Now()
+		ph.done("node")
 	}
 
 	p.applyForkContext()
@@ -322,6 +325,7 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 			VXLANPorts:               p.vxlanPorts,
 		}, p.claims.nonEmpty)
 	}
+	ph.done("desired")
 
 	if err := p.reconciler.apply(p.claims, p.global); err != nil {
 		// The cache may be wrong now: read the kernel again before the retry, and look at
@@ -341,6 +345,7 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 			p.needLoad = true
 			logger.Error(err, "Graceful termination of real servers failed; will retry")
 		}
+		ph.done("drain")
 	}
 
 	for name, times := range endpointUpdate.LastChangeTriggerTimes {

@@ -47,6 +47,8 @@ type reconciler struct {
 	window uint32
 
 	ops opCounts
+	// ph times the steps of the current sync (nil outside a sync).
+	ph *phases
 }
 
 // opCounts counts kernel round trips: netlink requests and process launches.
@@ -85,6 +87,7 @@ func (r *reconciler) load(allRealServers bool) error {
 			}
 		}
 	}
+	r.ph.done("read-addrs")
 
 	r.ops.reads++
 	vss, err := r.ipvs.ListVirtualServers()
@@ -119,6 +122,7 @@ func (r *reconciler) load(allRealServers bool) error {
 		c.vs[vs.Key] = cv
 	}
 	r.window++
+	r.ph.done("read-ipvs")
 
 	r.ops.reads++
 	contents, err := r.ipset.List()
@@ -130,6 +134,7 @@ func (r *reconciler) load(allRealServers bool) error {
 			c.sets[s.Name] = sets.New(s.Entries...)
 		}
 	}
+	r.ph.done("read-ipsets")
 
 	c.jumpsPresent, err = r.iptablesIntact(c.iptables)
 	if err != nil {
@@ -138,6 +143,7 @@ func (r *reconciler) load(allRealServers bool) error {
 	if !c.jumpsPresent {
 		c.iptables = nil
 	}
+	r.ph.done("read-iptables")
 	r.cache = c
 	r.full = true
 	return nil
@@ -244,6 +250,7 @@ func (r *reconciler) apply(c *claims, global GlobalState) error {
 	if err := r.applySets(c); err != nil {
 		return err
 	}
+	r.ph.done("ipsets")
 
 	vsKeys := c.dirtyVS
 	bindKeys := c.dirtyBindings
@@ -265,12 +272,14 @@ func (r *reconciler) apply(c *claims, global GlobalState) error {
 			unbind = append(unbind, a)
 		}
 	}
+	r.ph.done("bind")
 
 	for k := range vsKeys {
 		if err := r.applyVirtualServer(c, k); err != nil {
 			return err
 		}
 	}
+	r.ph.done("ipvs")
 
 	if !bytes.Equal(global.IPTables, r.cache.iptables) {
 		r.ops.writes++
@@ -280,6 +289,7 @@ func (r *reconciler) apply(c *claims, global GlobalState) error {
 		}
 		r.cache.iptables = global.IPTables
 	}
+	r.ph.done("iptables")
 	if !r.cache.jumpsPresent {
 		for _, j := range JumpRules(r.family) {
 			r.ops.writes++
@@ -288,6 +298,7 @@ func (r *reconciler) apply(c *claims, global GlobalState) error {
 			}
 		}
 		r.cache.jumpsPresent = true
+		r.ph.done("jumps")
 	}
 
 	if len(unbind) > 0 {
@@ -299,6 +310,9 @@ func (r *reconciler) apply(c *claims, global GlobalState) error {
 			return fmt.Errorf("unbinding %s from %s: %w", a, DummyDevice, err)
 		}
 		r.cache.bindings.Delete(a)
+	}
+	if len(unbind) > 0 {
+		r.ph.done("unbind")
 	}
 	r.full = false
 	return nil

@@ -269,7 +269,7 @@ func writeSize(b *strings.Builder, r bench.Result) (problems []string) {
 		fmt.Fprintf(b, "- %s: %d changes; steady window %.0f s (CPU), strace window %.0f s (%s); kernel held %d VS / %d RS after the cold start (read-back poll interval %.2f s)",
 			x.Name, x.Changes, x.SteadySec, x.StraceSec, fmtCounts(x.Syscalls), x.KernelVS, x.KernelRS, x.ColdPollSec)
 		if len(x.OwnOps) > 0 {
-			fmt.Fprintf(b, "; own counter over the strace window: %s", fmtFloats(x.OwnOps))
+			fmt.Fprintf(b, "; own counter over the strace window: %s", fmtCounts(x.OwnOps))
 		}
 		for _, n := range x.Notes {
 			fmt.Fprintf(b, "; %s", n)
@@ -300,28 +300,16 @@ func num(x float64, unit string, prec int) string {
 	return s
 }
 
-func fmtCounts(m map[string]int) string {
+// fmtCounts is "key value, key value" in key order (values as integers).
+func fmtCounts[V int | float64](m map[string]V) string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	var out []string
+	out := make([]string, 0, len(keys))
 	for _, k := range keys {
-		out = append(out, fmt.Sprintf("%s %d", k, m[k]))
-	}
-	return strings.Join(out, ", ")
-}
-
-func fmtFloats(m map[string]float64) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var out []string
-	for _, k := range keys {
-		out = append(out, fmt.Sprintf("%s %.0f", k, m[k]))
+		out = append(out, fmt.Sprintf("%s %.0f", k, float64(m[k])))
 	}
 	return strings.Join(out, ", ")
 }
