@@ -15,13 +15,15 @@ import (
 )
 
 // Netlink is the kernel implementation of Interface. It works in the network namespace of the
-// calling thread.
-type Netlink struct{}
+// calling thread; one made by NewNetlink must stay in one namespace (it caches link indexes).
+type Netlink struct {
+	links *linkIndexes
+}
 
 var _ Interface = Netlink{}
 
 // NewNetlink returns the rtnetlink implementation.
-func NewNetlink() Netlink { return Netlink{} }
+func NewNetlink() Netlink { return Netlink{links: &linkIndexes{}} }
 
 // dumpRetries bounds retries of a dump the kernel flagged as interrupted (the set of links or
 // addresses changed while it was read, so the result may be inconsistent).
@@ -50,9 +52,10 @@ func linkByName(name string) (netlink.Link, error) {
 	return l, nil
 }
 
-func (Netlink) EnsureDummy(name string) (bool, error) {
+func (n Netlink) EnsureDummy(name string) (bool, error) {
 	l, err := linkByName(name)
 	if err == nil {
+		n.links.remember(name, l.Attrs().Index)
 		if l.Type() != "dummy" {
 			klog.InfoS("Link exists but is not a dummy; using it as is", "link", name, "type", l.Type())
 		}
@@ -73,7 +76,8 @@ func (Netlink) EnsureDummy(name string) (bool, error) {
 	return true, nil
 }
 
-func (Netlink) DeleteLink(name string) error {
+func (n Netlink) DeleteLink(name string) error {
+	n.links.forget(name)
 	l, err := linkByName(name)
 	if errors.Is(err, ErrLinkNotFound) {
 		return nil
@@ -87,11 +91,13 @@ func (Netlink) DeleteLink(name string) error {
 	return nil
 }
 
-func (Netlink) ListAddresses(link string) ([]netip.Addr, error) {
+func (n Netlink) ListAddresses(link string) ([]netip.Addr, error) {
 	l, err := linkByName(link)
 	if err != nil {
+		n.links.forget(link)
 		return nil, err
 	}
+	n.links.remember(link, l.Attrs().Index)
 	addrs, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(l, netlink.FAMILY_ALL) })
 	if err != nil {
 		return nil, fmt.Errorf("listing addresses of %s: %w", link, err)
@@ -105,34 +111,37 @@ func (Netlink) ListAddresses(link string) ([]netip.Addr, error) {
 	return out, nil
 }
 
-func (Netlink) AddAddress(link string, addr netip.Addr) error {
+func (n Netlink) AddAddress(link string, addr netip.Addr) error {
 	if err := validAddr(addr); err != nil {
 		return err
 	}
-	l, err := linkByName(link)
-	if err != nil {
+	err := n.links.withLink(link, func(l netlink.Link) error {
+		return netlink.AddrAdd(l, &netlink.Addr{IPNet: hostNet(addr)})
+	})
+	if errors.Is(err, ErrLinkNotFound) {
 		return err
 	}
-	err = netlink.AddrAdd(l, &netlink.Addr{IPNet: hostNet(addr)})
 	if err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("adding %s to %s: %w", addr, link, err)
 	}
 	return nil
 }
 
-func (Netlink) DeleteAddress(link string, addr netip.Addr) error {
+func (n Netlink) DeleteAddress(link string, addr netip.Addr) error {
 	if err := validAddr(addr); err != nil {
 		return err
 	}
-	l, err := linkByName(link)
-	if err != nil {
+	err := n.links.withLink(link, func(l netlink.Link) error {
+		err := netlink.AddrDel(l, &netlink.Addr{IPNet: hostNet(addr)})
+		if errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.ENXIO) || errors.Is(err, unix.ENOENT) {
+			// Not bound as a host address; someone may have bound it with another prefix,
+			// which ListAddresses reports too, so delete that rather than leave it forever.
+			return deleteOtherPrefix(l, addr)
+		}
 		return err
-	}
-	err = netlink.AddrDel(l, &netlink.Addr{IPNet: hostNet(addr)})
-	if errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.ENXIO) || errors.Is(err, unix.ENOENT) {
-		// Not bound as a host address; someone may have bound it with another prefix, which
-		// ListAddresses reports too, so delete that rather than leave it forever.
-		return deleteOtherPrefix(l, addr)
+	})
+	if errors.Is(err, ErrLinkNotFound) {
+		return err
 	}
 	if err != nil {
 		return fmt.Errorf("deleting %s from %s: %w", addr, link, err)

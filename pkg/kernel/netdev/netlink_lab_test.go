@@ -91,6 +91,21 @@ func TestNetlinkDummyLab(t *testing.T) {
 		t.Errorf("after deletes: %v, %v", got, err)
 	}
 
+	// Someone recreates the link behind our back: its index changes, and binding through the
+	// index n remembers fails with ENODEV, so n must look the link up again.
+	if err := netlink.LinkDel(l); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkAdd(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: dev}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.AddAddress(dev, netip.MustParseAddr("10.96.0.77")); err != nil {
+		t.Fatalf("AddAddress after the link was recreated: %v", err)
+	}
+	if got, err := n.ListAddresses(dev); err != nil || !slices.Equal(got, addrs("10.96.0.77")) {
+		t.Errorf("recreated link holds %v, %v; want 10.96.0.77", got, err)
+	}
+
 	if err := n.DeleteLink(dev); err != nil {
 		t.Fatal(err)
 	}

@@ -19,8 +19,11 @@ type kernelCache struct {
 	// sets holds our sets of this family by name; a missing key is a missing set.
 	sets map[string]sets.Set[string]
 	// iptables is the text last restored; nil means unknown (restore on the next reconcile).
-	iptables     []byte
-	jumpsPresent bool
+	iptables []byte
+	// missingJumps are the jump rules the last read of the tables did not find; jumpsRead
+	// says whether the tables were read at all (apply needs to know before it inserts any).
+	missingJumps []JumpRule
+	jumpsRead    bool
 	// draining are virtual servers holding weight-0 real servers that wait for their
 	// connections to end (graceful termination).
 	draining sets.Set[kipvs.Key]

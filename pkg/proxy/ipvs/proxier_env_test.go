@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,9 +38,63 @@ func (c *countingIPTables) SaveInto(t utiliptables.Table, b *bytes.Buffer) error
 	c.reads++
 	return c.FakeIPTables.SaveInto(t, b)
 }
+
+// RestoreAll also does what upstream's fake cannot parse: "-I CHAIN args" lines, which real
+// iptables-restore --noflush inserts at the head of a chain the input need not declare.
 func (c *countingIPTables) RestoreAll(d []byte, f utiliptables.FlushFlag, r utiliptables.RestoreCountersFlag) error {
 	c.writes++
-	return c.FakeIPTables.RestoreAll(d, f, r)
+	type insert struct {
+		table utiliptables.Table
+		chain utiliptables.Chain
+		args  []string
+	}
+	var rest bytes.Buffer
+	var inserts []insert
+	table := ""
+	for _, line := range strings.SplitAfter(string(d), "\n") {
+		text := strings.TrimSpace(line)
+		if strings.HasPrefix(text, "*") {
+			table = text[1:]
+		}
+		if !strings.HasPrefix(text, "-I ") {
+			rest.WriteString(line)
+			continue
+		}
+		words, err := splitRestoreWords(text)
+		if err != nil || len(words) < 3 {
+			return fmt.Errorf("bad insert %q: %v", text, err)
+		}
+		inserts = append(inserts, insert{utiliptables.Table(table), utiliptables.Chain(words[1]), words[2:]})
+	}
+	if err := c.FakeIPTables.RestoreAll(rest.Bytes(), f, r); err != nil {
+		return err
+	}
+	for _, in := range inserts {
+		if _, err := c.FakeIPTables.EnsureRule(utiliptables.Prepend, in.table, in.chain, in.args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// splitRestoreWords splits an iptables-restore line into words; a double-quoted word may
+// hold spaces.
+func splitRestoreWords(line string) ([]string, error) {
+	var words []string
+	for line = strings.TrimSpace(line); line != ""; line = strings.TrimSpace(line) {
+		if line[0] != '"' {
+			w, rest, _ := strings.Cut(line, " ")
+			words, line = append(words, w), rest
+			continue
+		}
+		q, err := strconv.QuotedPrefix(line)
+		if err != nil {
+			return nil, err
+		}
+		w, _ := strconv.Unquote(q)
+		words, line = append(words, w), line[len(q):]
+	}
+	return words, nil
 }
 func (c *countingIPTables) EnsureRule(p utiliptables.RulePosition, t utiliptables.Table, ch utiliptables.Chain, args ...string) (bool, error) {
 	c.writes++

@@ -136,11 +136,12 @@ func (r *reconciler) load(allRealServers bool) error {
 	}
 	r.ph.done("read-ipsets")
 
-	c.jumpsPresent, err = r.iptablesIntact(c.iptables)
+	intact, missing, err := r.readIPTables(c.iptables)
 	if err != nil {
 		return err
 	}
-	if !c.jumpsPresent {
+	c.missingJumps, c.jumpsRead = missing, true
+	if !intact {
 		c.iptables = nil
 	}
 	r.ph.done("read-iptables")
@@ -156,36 +157,33 @@ func windowOf(k kipvs.Key) uint32 {
 	return h.Sum32() % realServerWindows
 }
 
-// iptablesIntact reads the nat and filter tables and reports whether every jump rule is there
-// and each of our chains has as many rules as the text we last restored. Comparing rule
-// counts, not text, avoids depending on how iptables-save respells a rule, and still catches
-// a flushed or deleted chain, a deleted jump, or a deleted rule.
-func (r *reconciler) iptablesIntact(restored []byte) (bool, error) {
-	if restored == nil {
-		return false, nil
-	}
-	want := ruleCounts(restored)
+// readIPTables reads the nat and filter tables. It reports which jump rules are missing,
+// and whether each of our chains has as many rules as the text we last restored (restored;
+// nil when unknown). Comparing rule counts, not text, avoids depending on how iptables-save
+// respells a rule, and still catches a flushed or deleted chain or a deleted rule.
+func (r *reconciler) readIPTables(restored []byte) (intact bool, missing []JumpRule, err error) {
 	got := map[string]int{}
 	var saved bytes.Buffer
 	for _, table := range []utiliptables.Table{utiliptables.TableNAT, utiliptables.TableFilter} {
 		saved.Reset()
 		r.ops.reads++
 		if err := r.iptables.SaveInto(table, &saved); err != nil {
-			return false, fmt.Errorf("reading iptables %s table: %w", table, err)
+			return false, nil, fmt.Errorf("reading iptables %s table: %w", table, err)
 		}
 		for tableChain, n := range ruleCounts(saved.Bytes()) {
 			got[tableChain] += n
 		}
-		if !jumpsIn(saved.Bytes(), string(table), r.family) {
-			return false, nil
-		}
+		missing = append(missing, missingJumps(saved.Bytes(), string(table), r.family)...)
 	}
-	for key, n := range want {
+	if restored == nil {
+		return false, missing, nil
+	}
+	for key, n := range ruleCounts(restored) {
 		if got[key] != n {
-			return false, nil
+			return false, missing, nil
 		}
 	}
-	return true, nil
+	return true, missing, nil
 }
 
 // ruleCounts counts "-A CHAIN" lines of our chains per table/chain in iptables-save or
@@ -212,27 +210,6 @@ func ruleCounts(text []byte) map[string]int {
 		}
 	}
 	return counts
-}
-
-// jumpsIn reports whether every jump rule of the table is in the saved text.
-func jumpsIn(saved []byte, table string, family v1.IPFamily) bool {
-	for _, j := range JumpRules(family) {
-		if j.Table != table {
-			continue
-		}
-		found := false
-		for _, line := range strings.Split(string(saved), "\n") {
-			if strings.HasPrefix(line, "-A "+j.SourceChain+" ") && strings.HasSuffix(line, "-j "+j.Chain) &&
-				strings.Contains(line, j.Comment) {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
 }
 
 // apply brings the kernel to the desired state for the dirty objects (every object after a
@@ -281,25 +258,20 @@ func (r *reconciler) apply(c *claims, global GlobalState) error {
 	}
 	r.ph.done("ipvs")
 
-	if !bytes.Equal(global.IPTables, r.cache.iptables) {
+	if !r.cache.jumpsRead {
+		return errors.New("the iptables tables were not read before the first restore")
+	}
+	if !bytes.Equal(global.IPTables, r.cache.iptables) || len(r.cache.missingJumps) > 0 {
 		r.ops.writes++
-		if err := r.iptables.RestoreAll(global.IPTables, utiliptables.NoFlushTables, utiliptables.RestoreCounters); err != nil {
+		data := withJumps(global.IPTables, r.cache.missingJumps)
+		if err := r.iptables.RestoreAll(data, utiliptables.NoFlushTables, utiliptables.RestoreCounters); err != nil {
 			r.cache.iptables = nil
 			return fmt.Errorf("restoring iptables rules: %w", err)
 		}
 		r.cache.iptables = global.IPTables
+		r.cache.missingJumps = nil
 	}
 	r.ph.done("iptables")
-	if !r.cache.jumpsPresent {
-		for _, j := range JumpRules(r.family) {
-			r.ops.writes++
-			if _, err := r.iptables.EnsureRule(utiliptables.Prepend, utiliptables.Table(j.Table), utiliptables.Chain(j.SourceChain), j.Args()...); err != nil {
-				return fmt.Errorf("linking %s from %s/%s: %w", j.Chain, j.Table, j.SourceChain, err)
-			}
-		}
-		r.cache.jumpsPresent = true
-		r.ph.done("jumps")
-	}
 
 	if len(unbind) > 0 {
 		logger.V(2).Info("Removing addresses", "interface", DummyDevice, "addresses", unbind)
