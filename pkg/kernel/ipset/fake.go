@@ -24,7 +24,7 @@ import (
 // before the failing one are applied, except a run of Adds or Dels to one set that the failing
 // Add/Del directly follows (an error of a Create, Flush or Destroy keeps everything before it).
 //
-// List is the read and Apply the write. The embedded Recorder counts calls and injects errors;
+// List and EntryCounts are the reads and Apply the write. The embedded Recorder counts calls and injects errors;
 // an injected error changes nothing.
 type Fake struct {
 	*fakecalls.Recorder
@@ -43,7 +43,7 @@ var _ Interface = &Fake{}
 
 // NewFake returns a Fake without sets.
 func NewFake() *Fake {
-	return &Fake{Recorder: fakecalls.New([]string{"List"}, []string{"Apply"}), sets: map[string]*fakeSet{}}
+	return &Fake{Recorder: fakecalls.New([]string{"List", "EntryCounts"}, []string{"Apply"}), sets: map[string]*fakeSet{}}
 }
 
 func (f *Fake) List() ([]Content, error) {
@@ -56,6 +56,19 @@ func (f *Fake) List() ([]Content, error) {
 	for _, name := range slices.Sorted(maps.Keys(f.sets)) {
 		s := f.sets[name]
 		out = append(out, Content{Set: s.set, Entries: slices.Sorted(maps.Keys(s.entries))})
+	}
+	return out, nil
+}
+
+func (f *Fake) EntryCounts() (map[string]int, error) {
+	if err := f.Call("EntryCounts"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string]int, len(f.sets))
+	for name, s := range f.sets {
+		out[name] = len(s.entries)
 	}
 	return out, nil
 }

@@ -39,6 +39,8 @@ const (
 type Interface interface {
 	// List returns every set in the network namespace with its entries.
 	List() ([]Content, error)
+	// EntryCounts returns every set's number of entries, without reading the entries.
+	EntryCounts() (map[string]int, error)
 	// Apply runs the batch as one `ipset restore`; adding an existing entry or deleting a missing
 	// one is not an error.
 	Apply(ops []Op) error

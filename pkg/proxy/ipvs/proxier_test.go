@@ -129,6 +129,12 @@ func TestTamperingIsRepairedByVerification(t *testing.T) {
 			_ = e.ipt.DeleteRule("nat", "PREROUTING", "-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES")
 		},
 		"stray address": func(e *env) { _ = e.nd.AddAddress(DummyDevice, addr("10.96.99.99")) },
+		"ipset entry swapped": func(e *env) { // same count: found by a full read of the entries
+			_ = e.ipset.Apply([]ipset.Op{
+				{Kind: ipset.Del, Set: ipset.Set{Name: "KUBE-CLUSTER-IP"}, Entry: "10.96.0.10,tcp:80"},
+				{Kind: ipset.Add, Set: ipset.Set{Name: "KUBE-CLUSTER-IP"}, Entry: "10.96.0.99,tcp:80"},
+			})
+		},
 		"real server deleted": func(e *env) {
 			_ = e.ipvs.DeleteRealServer(webCluster, kipvs.RealServer{Address: addr("10.244.1.5"), Port: 8080, Weight: 1})
 		},
@@ -151,6 +157,32 @@ func TestTamperingIsRepairedByVerification(t *testing.T) {
 				t.Errorf("not repaired:\n got %s\nwant %s", got, before)
 			}
 		})
+	}
+}
+
+// TestIPSetVerificationReadsCounts: a periodic verification reads the sets' entry counts, not
+// their entries, except once every realServerWindows periods; a count that changed makes it
+// read the entries and repair them at once.
+func TestIPSetVerificationReadsCounts(t *testing.T) {
+	e := newEnv(t)
+	svc, sl := webService()
+	e.start(svc, sl)
+	e.resetCounts()
+	for i := 0; i < 2*realServerWindows; i++ {
+		e.verifySync()
+	}
+	if got := e.ipset.Count("List"); got != 2 {
+		t.Errorf("%d verifications listed every entry %d times, want 2", 2*realServerWindows, got)
+	}
+	if got := e.ipset.Count("EntryCounts"); got != 2*realServerWindows-2 {
+		t.Errorf("entry counts read %d times, want %d", got, 2*realServerWindows-2)
+	}
+
+	_ = e.ipset.Apply([]ipset.Op{{Kind: ipset.Del, Set: ipset.Set{Name: "KUBE-CLUSTER-IP"}, Entry: "10.96.0.10,tcp:80"}})
+	e.resetCounts()
+	e.verifySync()
+	if !e.entries("KUBE-CLUSTER-IP")["10.96.0.10,tcp:80"] {
+		t.Errorf("a deleted entry was not restored by the next verification: %v (%s)", e.entries("KUBE-CLUSTER-IP"), e.ops())
 	}
 }
 
@@ -296,5 +328,16 @@ func TestFailedWriteIsRetriedAfterReload(t *testing.T) {
 	e.sync()
 	if got := e.realServers(webCluster); len(got) != 3 {
 		t.Errorf("after the retry the real servers are %v, want 3", got)
+	}
+}
+
+func TestRealServerWindows(t *testing.T) {
+	for n, want := range map[int]uint32{0: 8, 300: 8, 4096: 8, 4097: 9, 15000: 30} {
+		if got := rsWindows(n); got != want {
+			t.Errorf("rsWindows(%d) = %d, want %d", n, got, want)
+		}
+		if lists := (n + int(want) - 1) / int(want); n > 8*realServerListsPerPeriod && lists > realServerListsPerPeriod {
+			t.Errorf("%d virtual servers in %d windows: %d reads per period", n, want, lists)
+		}
 	}
 }
