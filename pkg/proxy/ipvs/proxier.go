@@ -302,7 +302,6 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 			p.allPortsDirty = true
 		}
 		p.refreshVXLANPorts(logger)
-		p.lastVerify = time.Now()
 		ph.done("node")
 	}
 
@@ -341,6 +340,9 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 	p.allPortsDirty = false
 	p.needLoad = false
 	if verify {
+		// Measured from the end of the apply: a cold start that takes longer than the sync
+		// period must not be followed at once by another full verification.
+		p.lastVerify = time.Now()
 		if err := p.reconciler.drain(p.claims); err != nil {
 			p.needLoad = true
 			logger.Error(err, "Graceful termination of real servers failed; will retry")
