@@ -27,3 +27,11 @@ TCP  [fd00:0000:0000:0000:0000:0000:0000:0001]:0050 rr
 		t.Errorf("parseIPVSTable = %v, %v; want %v", got, err, want)
 	}
 }
+
+// TestCPUTimes: the idle trigger of the cold start's read-back reads /proc/stat's cpu line.
+func TestCPUTimes(t *testing.T) {
+	idle, total := cpuTimes()
+	if total == 0 || idle > total {
+		t.Errorf("cpuTimes() = idle %d, total %d: want 0 < total, idle <= total", idle, total)
+	}
+}

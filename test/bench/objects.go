@@ -124,7 +124,8 @@ type Floor struct {
 type ImplResult struct {
 	Name, Binary       string
 	ColdStartSec       float64
-	ColdPollSec        float64 // the read-back's last poll interval (the cold start's resolution)
+	ColdPollSec        float64 // the read-back's last fallback interval (reads also happen when the CPU idles)
+	ColdReadSec        float64 // the last read-back's duration (the cold start includes it)
 	KernelVS, KernelRS int     // what the kernel held after the cold start (all virtual servers)
 	Changes            int
 	ChangeP50Ms        float64

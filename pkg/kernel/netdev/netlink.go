@@ -18,12 +18,13 @@ import (
 // calling thread; one made by NewNetlink must stay in one namespace (it caches link indexes).
 type Netlink struct {
 	links *linkIndexes
+	sock  *routeSocket
 }
 
 var _ Interface = Netlink{}
 
 // NewNetlink returns the rtnetlink implementation.
-func NewNetlink() Netlink { return Netlink{links: &linkIndexes{}} }
+func NewNetlink() Netlink { return Netlink{links: &linkIndexes{}, sock: &routeSocket{}} }
 
 // dumpRetries bounds retries of a dump the kernel flagged as interrupted (the set of links or
 // addresses changed while it was read, so the result may be inconsistent).
@@ -116,7 +117,7 @@ func (n Netlink) AddAddress(link string, addr netip.Addr) error {
 		return err
 	}
 	err := n.links.withLink(link, func(l netlink.Link) error {
-		return netlink.AddrAdd(l, &netlink.Addr{IPNet: hostNet(addr)})
+		return n.sock.handle().AddrAdd(l, &netlink.Addr{IPNet: hostNet(addr)})
 	})
 	if errors.Is(err, ErrLinkNotFound) {
 		return err
@@ -132,11 +133,12 @@ func (n Netlink) DeleteAddress(link string, addr netip.Addr) error {
 		return err
 	}
 	err := n.links.withLink(link, func(l netlink.Link) error {
-		err := netlink.AddrDel(l, &netlink.Addr{IPNet: hostNet(addr)})
+		h := n.sock.handle()
+		err := h.AddrDel(l, &netlink.Addr{IPNet: hostNet(addr)})
 		if errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.ENXIO) || errors.Is(err, unix.ENOENT) {
 			// Not bound as a host address; someone may have bound it with another prefix,
 			// which ListAddresses reports too, so delete that rather than leave it forever.
-			return deleteOtherPrefix(l, addr)
+			return deleteOtherPrefix(h, l, addr)
 		}
 		return err
 	})
@@ -149,14 +151,14 @@ func (n Netlink) DeleteAddress(link string, addr netip.Addr) error {
 	return nil
 }
 
-func deleteOtherPrefix(l netlink.Link, addr netip.Addr) error {
+func deleteOtherPrefix(h *netlink.Handle, l netlink.Link, addr netip.Addr) error {
 	addrs, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(l, netlink.FAMILY_ALL) })
 	if err != nil {
 		return fmt.Errorf("listing addresses of %s: %w", l.Attrs().Name, err)
 	}
 	for _, a := range addrs {
 		if ip, ok := toAddr(a.IP); ok && ip == addr {
-			if err := netlink.AddrDel(l, &a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+			if err := h.AddrDel(l, &a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 				return fmt.Errorf("deleting %s from %s: %w", a.IPNet, l.Attrs().Name, err)
 			}
 		}
