@@ -290,6 +290,7 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 	changed := p.changedPorts
 	p.changedPorts = sets.New[proxy.ServicePortName]()
 	p.changedMu.Unlock()
+	ph.done("trackers")
 
 	verify := p.needLoad || time.Since(p.lastVerify) >= p.syncPeriod
 	if verify {

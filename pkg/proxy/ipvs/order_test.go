@@ -1,0 +1,63 @@
+package ipvs
+
+import (
+	"errors"
+	"testing"
+)
+
+// TestAddressIsTheSwitch: a Service's address is bound only once its virtual and real servers
+// and ipset entries are in the kernel, and unbound before they are removed. A packet to a
+// local address that IPVS does not know yet gets a reset from the node; a packet to an
+// address that is not local yet leaves by the node's routes, as before the Service existed.
+func TestAddressIsTheSwitch(t *testing.T) {
+	injected := errors.New("injected")
+	for _, tc := range []struct {
+		name   string
+		inject func(e *env)
+	}{
+		{"a real server write failed", func(e *env) { e.ipvs.InjectError("AddRealServer", injected) }},
+		{"a virtual server write failed", func(e *env) { e.ipvs.InjectError("AddVirtualServer", injected) }},
+		{"the ipset restore failed", func(e *env) { e.ipset.InjectError("Apply", injected) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.start()
+			svc, sl := webService()
+			e.deliver(svc)
+			e.deliver(sl)
+			tc.inject(e)
+			if err := e.p.syncProxyRules(); !errors.Is(err, injected) {
+				t.Fatalf("sync with a failing write: %v, want the injected error", err)
+			}
+			if e.bound()["10.96.0.10"] {
+				t.Errorf("10.96.0.10 was bound while its Service was incomplete in the kernel (%s)", e.ops())
+			}
+			e.sync() // the retry
+			if !e.bound()["10.96.0.10"] || len(e.realServers(webCluster)) != 2 {
+				t.Errorf("after the retry: bound %v, real servers %v; want 10.96.0.10 bound with 2", e.bound(), e.realServers(webCluster))
+			}
+		})
+	}
+
+	t.Run("a removed Service is unbound before its virtual server goes", func(t *testing.T) {
+		e := newEnv(t)
+		svc, sl := webService()
+		e.start(svc, sl)
+		e.p.serviceChanges.Update(svc, nil)
+		e.p.endpointsChanges.EndpointSliceUpdate(sl, true)
+		e.ipvs.InjectError("DeleteVirtualServer", injected)
+		if err := e.p.syncProxyRules(); !errors.Is(err, injected) {
+			t.Fatalf("sync with a failing removal: %v, want the injected error", err)
+		}
+		if e.bound()["10.96.0.10"] {
+			t.Errorf("10.96.0.10 still bound after its Service was removed and the virtual server's removal failed")
+		}
+		if !e.hasVirtualServer(webCluster) {
+			t.Fatalf("the injected failure did not stop the removal (%s)", e.ops())
+		}
+		e.sync()
+		if e.hasVirtualServer(webCluster) {
+			t.Errorf("the retry left the virtual server %s", webCluster)
+		}
+	})
+}
