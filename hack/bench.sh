@@ -7,6 +7,8 @@
 # (test/bench/bench_test.go). Finally benchctl writes _output/bench-report.md and fails when a row is
 # missing (harness broken; timings never fail it).
 # Env: BENCH_SIZES, BENCH_STEADY (s), BENCH_STRACE (s), BENCH_CHANGES, BENCH_COLD_TIMEOUT (s),
+#      BENCH_CHANGE_BUDGET (s; the change phase stops after it once 4 changes are done: a proxier
+#      that resyncs everything takes a cold start per change), BENCH_CHANGE_TIMEOUT (s),
 #      BENCH_PPROF (s of CPU profile of ours from its start; profiles go to _output/bench/),
 #      BENCH_IMPLS, MEM (guest RAM; default 2G, 4G when a size >= 5000), BENCH_TIMEOUT (guest
 #      seconds per size; default scales with S), KUBE_PROXY_UPSTREAM, KUBE_PROXY_OURS,
@@ -19,6 +21,7 @@ OUTD=$ROOT/_output/bench; REPORT=${BENCH_REPORT:-$ROOT/_output/bench-report.md}
 mkdir -p "$OUTD/bin"; rm -f "$OUTD"/bench-*.json
 export BENCH_STEADY=${BENCH_STEADY:-300} BENCH_STRACE=${BENCH_STRACE:-65} BENCH_CHANGES=${BENCH_CHANGES:-50}
 export BENCH_COLD_TIMEOUT=${BENCH_COLD_TIMEOUT:-2700} BENCH_PPROF=${BENCH_PPROF:-0} BENCH_IMPLS=${BENCH_IMPLS:-upstream,ours}
+export BENCH_CHANGE_BUDGET=${BENCH_CHANGE_BUDGET:-1200} BENCH_CHANGE_TIMEOUT=${BENCH_CHANGE_TIMEOUT:-300}
 
 [ -n "${SKIP_INSTALL_DEPS:-}" ] || SKIP_GO_TOOLS=1 hack/install-deps.sh
 hack/build-tools.sh
@@ -41,11 +44,11 @@ for S in $SIZES; do
   "$OUTD/bin/benchctl" populate -kubeconfig "$KUBECONFIG_HOST" -s "$S"
   echo "bench: S=$S populated in $((SECONDS - t))s"
   mem=${MEM:-$([ "$S" -ge 5000 ] && echo 4G || echo 2G)}
-  to=${BENCH_TIMEOUT:-$(( 900 + 2 * (BENCH_STEADY + BENCH_STRACE) + S * 3 / 10 + BENCH_COLD_TIMEOUT ))}
+  to=${BENCH_TIMEOUT:-$(( 900 + 2 * (BENCH_STEADY + BENCH_STRACE + BENCH_CHANGE_BUDGET) + S * 3 / 10 + BENCH_COLD_TIMEOUT ))}
   t=$SECONDS
   set +e
   BENCH_S=$S BENCH_KUBECONFIG=$KUBECONFIG_GUEST BENCH_OUT=$OUTD \
-  PASSENV="BENCH_S BENCH_KUBECONFIG BENCH_OUT BENCH_STEADY BENCH_STRACE BENCH_CHANGES BENCH_COLD_TIMEOUT BENCH_PPROF BENCH_IMPLS" \
+  PASSENV="BENCH_S BENCH_KUBECONFIG BENCH_OUT BENCH_STEADY BENCH_STRACE BENCH_CHANGES BENCH_COLD_TIMEOUT BENCH_PPROF BENCH_IMPLS BENCH_CHANGE_BUDGET BENCH_CHANGE_TIMEOUT" \
   HOSTPORTS=$APISERVER_PORT OUT=$OUTD TIMEOUT=$to MEM=$mem \
     hack/lab/run-in-guest.sh "$OUTD/bin/bench.test" -test.v -test.count=1 -test.run '^TestBench$' \
       -test.timeout="$((to - 30))s" | tee "$OUTD/bench-$S.out"

@@ -10,7 +10,8 @@ package bench
 //
 // Env: BENCH_S, BENCH_KUBECONFIG, BENCH_OUT (results/logs), BENCH_STEADY (CPU window, Go duration or
 // seconds; default 300s), BENCH_STRACE (strace window, default 65s), BENCH_CHANGES (default 50),
-// BENCH_COLD_TIMEOUT (default 45m), BENCH_CHANGE_TIMEOUT (default 5m), BENCH_IMPLS (default
+// BENCH_COLD_TIMEOUT (default 45m), BENCH_CHANGE_TIMEOUT (default 5m, at least 3 cold starts),
+// BENCH_CHANGE_BUDGET (the change phase's length after 4 changes; default 20m), BENCH_IMPLS (default
 // "upstream,ours"), BENCH_PPROF (seconds of CPU profile of ours from its start; 0/unset = none; also
 // takes a steady-window CPU profile and a heap profile), KUBE_PROXY_UPSTREAM, KUBE_PROXY_OURS.
 
@@ -76,6 +77,7 @@ type settings struct {
 	steady, strace         time.Duration
 	changes                int
 	coldTimeout, chTimeout time.Duration
+	chBudget               time.Duration // the change phase stops after this, with minChanges done
 	pprof                  time.Duration
 }
 
@@ -91,6 +93,7 @@ func TestBench(t *testing.T) {
 		steady: envDur(t, "BENCH_STEADY", 300*time.Second), strace: envDur(t, "BENCH_STRACE", 65*time.Second),
 		changes: envInt(t, "BENCH_CHANGES", 50), coldTimeout: envDur(t, "BENCH_COLD_TIMEOUT", 45*time.Minute),
 		chTimeout: envDur(t, "BENCH_CHANGE_TIMEOUT", 5*time.Minute), pprof: envDur(t, "BENCH_PPROF", 0),
+		chBudget: envDur(t, "BENCH_CHANGE_BUDGET", 20*time.Minute),
 	}
 	st.changes += st.changes % 2 // even: the slice ends as it started
 	if st.out == "" {
@@ -232,6 +235,47 @@ func cpuTimes() (idle, total uint64) {
 	}
 	return idle, total
 }
+
+// readBack runs check, which reads the kernel and counts what is still missing, until nothing
+// is; it returns when that read ended, how long it took, and the last fallback interval.
+// A read happens when the guest's CPU goes idle (the proxier has stopped working, for now or
+// for good; the read takes nothing from it), and otherwise ten reads' time after the last one,
+// so reading takes at most a tenth of the CPU the proxier under test needs (1 vCPU). At
+// S=10000 a read takes seconds: a fixed interval alone left the cold start ten seconds of
+// resolution.
+func (p *proc) readBack(deadline time.Time, check func() (missing int, err error)) (done time.Time, read, poll time.Duration, err error) {
+	next := time.Now()
+	idle := newIdleMeter()
+	for {
+		if p.exited() {
+			return done, read, poll, errors.New("the proxier exited")
+		}
+		if time.Now().After(deadline) {
+			return done, read, poll, errors.New("timed out")
+		}
+		if time.Now().Before(next) && !idle.idle() {
+			time.Sleep(250 * time.Millisecond)
+			continue
+		}
+		ps := time.Now()
+		missing, err := check()
+		if err != nil {
+			return done, read, poll, fmt.Errorf("reading the kernel: %w", err)
+		}
+		done = time.Now()
+		read = done.Sub(ps)
+		if missing == 0 {
+			return done, read, poll, nil
+		}
+		poll = max(200*time.Millisecond, 10*read)
+		next = done.Add(poll)
+		idle.reset()
+	}
+}
+
+// minChanges is how many changes a run measures however slow the proxier (an even number:
+// the slice ends as it started).
+const minChanges = 4
 
 // changeSpacing separates one change's arrival in the kernel from the next change.
 const changeSpacing = 1200 * time.Millisecond
@@ -473,51 +517,45 @@ func measureImpl(t *testing.T, st settings, cs kubernetes.Interface, name, bin s
 	for _, v := range exp {
 		want[vsKey(v.IP, v.Port)] = v
 	}
-	// The table is read when the guest's CPU goes idle (the proxier has stopped working, for
-	// now or for good; a read then takes nothing from it) and otherwise at a fallback interval
-	// of three reads' time, so a read never takes more than ~25% of the CPU the proxier under
-	// test needs (1 vCPU). At S=10000 a read takes seconds: a fixed interval alone left the
-	// cold start ten seconds of resolution. The figure ends with the read that saw everything.
-	var poll, read time.Duration
-	incomplete := len(want)
-	next := time.Now()
-	idle := newIdleMeter()
-	for {
-		if p.exited() {
-			fail("exited during the cold start")
-		}
-		if time.Since(t0) > st.coldTimeout {
-			fail("cold start not done after %v (%d virtual servers still incomplete)", st.coldTimeout, incomplete)
-		}
-		if time.Now().Before(next) && !idle.idle() {
-			time.Sleep(250 * time.Millisecond)
-			continue
-		}
-		ps := time.Now()
+	deadline := t0.Add(st.coldTimeout)
+	var missing int
+	done, read, poll, err := p.readBack(deadline, func() (int, error) {
 		// One read of the kernel's table (/proc/PID/net/ip_vs, the proxier's namespace), not a
 		// netlink dump per virtual server: at S=10000 those took longer than the proxier.
 		got, err := procIPVS(pid)
-		if err != nil {
-			fail("reading the IPVS table: %v", err)
-		}
-		incomplete = 0
+		missing = 0
 		for k := range want {
 			if got[k] < Endpoints {
-				incomplete++
+				missing++
 			}
 		}
-		read = time.Since(ps)
-		if incomplete == 0 {
-			r.ColdStartSec = time.Since(t0).Seconds()
-			break
-		}
-		poll = max(200*time.Millisecond, 3*read)
-		next = time.Now().Add(poll)
-		idle.reset()
+		return missing, err
+	})
+	if err != nil {
+		fail("cold start: %v (%d virtual servers still incomplete)", err, missing)
 	}
-	r.ColdReadSec = read.Seconds()
-	r.ColdPollSec = poll.Seconds()
-	t.Logf("%s S=%d: cold start %.2fs", name, st.s, r.ColdStartSec)
+	r.ColdStartSec, r.ColdReadSec, r.ColdPollSec = done.Sub(t0).Seconds(), read.Seconds(), poll.Seconds()
+	// The Services are reachable once their addresses are local too: when that comes after
+	// the virtual servers (ours binds an address last), the figure says how much later.
+	done, _, _, err = p.readBack(deadline, func() (int, error) {
+		bound, err := node.KubeIPVS0Addrs()
+		have := make(map[string]bool, len(bound))
+		for _, a := range bound {
+			have[a] = true
+		}
+		missing = 0
+		for _, v := range exp {
+			if !have[v.IP.String()] {
+				missing++
+			}
+		}
+		return missing, err
+	})
+	if err != nil {
+		fail("cold start: %v (%d ClusterIPs not bound to kube-ipvs0)", err, missing)
+	}
+	r.ColdBoundSec = done.Sub(t0).Seconds()
+	t.Logf("%s S=%d: cold start %.2fs (every ClusterIP bound at %.2fs)", name, st.s, r.ColdStartSec, r.ColdBoundSec)
 	if r.KernelVS, r.KernelRS, err = kernelCounts(h); err != nil {
 		fail("read-back: %v", err)
 	}
@@ -536,7 +574,15 @@ func measureImpl(t *testing.T, st settings, cs kubernetes.Interface, name, bin s
 		fail("get slice: %v", err)
 	}
 	var lats, rtts []float64
+	// A proxier that resyncs everything per change takes about a cold start per change (minutes
+	// at S=10000): its wait is bounded by the cold start, and the phase by a time budget.
+	chTimeout := max(st.chTimeout, 3*time.Duration(r.ColdStartSec*float64(time.Second)))
+	phase := time.Now()
 	for k := 0; k < st.changes; k++ {
+		if k >= minChanges && k%2 == 0 && time.Since(phase) > st.chBudget {
+			r.Notes = append(r.Notes, fmt.Sprintf("change budget of %v reached after %d of %d changes", st.chBudget, k, st.changes))
+			break
+		}
 		add := k%2 == 0
 		n := Endpoints
 		if add {
@@ -555,9 +601,9 @@ func measureImpl(t *testing.T, st settings, cs kubernetes.Interface, name, bin s
 			if err == nil && activeDests(ds)[extra] == add {
 				break
 			}
-			if time.Since(start) > st.chTimeout {
+			if time.Since(start) > chTimeout {
 				n, mean := syncStats(httpc)
-				fail("change %d (add=%v) not in the kernel after %v (last error %v; %.0f syncs so far, mean %.1fs)", k, add, st.chTimeout, err, n, mean)
+				fail("change %d (add=%v) not in the kernel after %v (last error %v; %.0f syncs so far, mean %.1fs)", k, add, chTimeout, err, n, mean)
 			}
 			if p.exited() {
 				fail("exited during the change phase")

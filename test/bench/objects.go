@@ -126,6 +126,7 @@ type ImplResult struct {
 	ColdStartSec       float64
 	ColdPollSec        float64 // the read-back's last fallback interval (reads also happen when the CPU idles)
 	ColdReadSec        float64 // the last read-back's duration (the cold start includes it)
+	ColdBoundSec       float64 // cold start until every ClusterIP is bound to kube-ipvs0 as well
 	KernelVS, KernelRS int     // what the kernel held after the cold start (all virtual servers)
 	Changes            int
 	ChangeP50Ms        float64

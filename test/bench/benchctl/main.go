@@ -249,6 +249,7 @@ func writeSize(b *strings.Builder, r bench.Result) (problems []string) {
 	if ours != nil && floor > 0 {
 		fmt.Fprintf(b, "| ours / floor | | %.1fx | | |\n", ours.ColdStartSec/floor)
 	}
+	row("cold start to every ClusterIP bound as well (Services reachable)", "s", 2, func(x *bench.ImplResult) float64 { return x.ColdBoundSec }, "")
 	row("change latency p50", "ms", 0, func(x *bench.ImplResult) float64 { return x.ChangeP50Ms }, "")
 	row("change latency p95", "ms", 0, func(x *bench.ImplResult) float64 { return x.ChangeP95Ms }, "")
 	row("change latency max", "ms", 0, func(x *bench.ImplResult) float64 { return x.ChangeMaxMs }, "")
@@ -266,7 +267,7 @@ func writeSize(b *strings.Builder, r bench.Result) (problems []string) {
 	row("steady RSS (VmRSS)", "MiB", 1, func(x *bench.ImplResult) float64 { return float64(x.VmRSSKB) / 1024 }, "")
 	fmt.Fprintf(b, "\n")
 	for _, x := range r.Impls {
-		fmt.Fprintf(b, "- %s: %d changes; steady window %.0f s (CPU), strace window %.0f s (%s); kernel held %d VS / %d RS after the cold start (the read that saw them all took %.2f s and is part of the cold start; reads happen when the guest CPU idles, else every %.2f s)",
+		fmt.Fprintf(b, "- %s: %d changes; steady window %.0f s (CPU), strace window %.0f s (%s); kernel held %d VS / %d RS after the cold start (the read that saw them all took %.2f s and is part of the cold start; reads happen when the guest CPU idles, else ten reads' time later: %.2f s)",
 			x.Name, x.Changes, x.SteadySec, x.StraceSec, fmtCounts(x.Syscalls), x.KernelVS, x.KernelRS, x.ColdReadSec, x.ColdPollSec)
 		if len(x.OwnOps) > 0 {
 			fmt.Fprintf(b, "; own counter over the strace window: %s", fmtCounts(x.OwnOps))
