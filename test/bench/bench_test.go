@@ -544,8 +544,8 @@ func measureImpl(t *testing.T, st settings, cs kubernetes.Interface, name, bin s
 			have[a] = true
 		}
 		missing = 0
-		for _, v := range exp {
-			if !have[v.IP.String()] {
+		for i := range st.s {
+			if !have[ClusterIP(i).String()] {
 				missing++
 			}
 		}
