@@ -196,13 +196,6 @@ func activeDests(ds []*libipvs.Destination) map[string]bool {
 	return m
 }
 
-// procIPVS reads /proc/PID/net/ip_vs, the IPVS table of the namespace of process pid, and
-// returns the number of real servers with a weight above 0 of each IPv4 TCP virtual server,
-// keyed as vsKey spells it. The kernel prints addresses and ports in hex:
-//
-//	TCP  0A600001:0050 rr
-//	  -> 0A640000:1F90      Masq    1      0          0
-//
 // idleMeter says whether the guest's CPUs were mostly idle since the last look (/proc/stat).
 type idleMeter struct{ idleJ, totalJ uint64 }
 
@@ -280,6 +273,12 @@ const minChanges = 4
 // changeSpacing separates one change's arrival in the kernel from the next change.
 const changeSpacing = 1200 * time.Millisecond
 
+// procIPVS reads /proc/PID/net/ip_vs, the IPVS table of the namespace of process pid, and
+// returns the number of real servers with a weight above 0 of each IPv4 TCP virtual server,
+// keyed as vsKey spells it. The kernel prints addresses and ports in hex:
+//
+//	TCP  0A600001:0050 rr
+//	  -> 0A640000:1F90      Masq    1      0          0
 func procIPVS(pid int) (map[string]int, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/net/ip_vs", pid))
 	if err != nil {
