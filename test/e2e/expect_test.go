@@ -50,15 +50,24 @@ func mustNotAnswer(t *testing.T, ns *framework.NS, proto, addr string, n int) {
 // (ip:port, weight > 0).
 func expectVirtualServer(t *testing.T, c *framework.Cluster, node *framework.Node, vip string, port uint16, proto string, dests ...string) {
 	t.Helper()
+	if err := virtualServerMismatch(c, node, vip, port, proto, dests...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// virtualServerMismatch is expectVirtualServer's check as an error, for a c.Eventually.
+func virtualServerMismatch(c *framework.Cluster, node *framework.Node, vip string, port uint16, proto string, dests ...string) error {
 	got, err := c.IPVSDestinations(node, vip, port, proto)
 	if err != nil {
-		t.Fatalf("IPVS read-back on %s: %v", node.Name, err)
+		return fmt.Errorf("IPVS read-back on %s: %v", node.Name, err)
 	}
 	sort.Strings(got)
-	sort.Strings(dests)
-	if strings.Join(got, ",") != strings.Join(dests, ",") {
-		t.Fatalf("IPVS %s %s on %s: real servers %v, want %v", proto, net.JoinHostPort(vip, fmt.Sprint(port)), node.Name, got, dests)
+	want := append([]string(nil), dests...)
+	sort.Strings(want)
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		return fmt.Errorf("IPVS %s %s on %s: real servers %v, want %v", proto, net.JoinHostPort(vip, fmt.Sprint(port)), node.Name, got, want)
 	}
+	return nil
 }
 
 // expectDummyAddr wants (or not) ip on node's kube-ipvs0.

@@ -191,20 +191,19 @@ func testForkAddressGuardExternalIPNoNode(t *testing.T, c *framework.Cluster) {
 		{Name: "tcp", Protocol: corev1.ProtocolTCP, Port: 8888, Target: 8080},
 	}, []*framework.Pod{backend}, func(s *corev1.Service) { s.Spec.ExternalIPs = []string{eip} })
 	addr := net.JoinHostPort(eip, "8888")
-	c.Eventually(t, "every node binds the externalIP and has its virtual server", func() error {
+	// The virtual server can exist before its real server: a proxier may sync the Service before
+	// the EndpointSlice reaches it (seen in CI: node1 with no real server yet), so wait for both.
+	c.Eventually(t, "every node binds the externalIP and has its virtual server with the backend", func() error {
 		for _, n := range c.Net.Nodes {
 			if has, err := n.HasKubeIPVS0Addr(eip); err != nil || !has {
 				return fmt.Errorf("%s: %s on kube-ipvs0=%v (%v)", n.Name, eip, has, err)
 			}
-			if _, err := c.IPVSRealServers(n, eip, 8888, "tcp"); err != nil {
+			if err := virtualServerMismatch(c, n, eip, 8888, "tcp", ep(backend.IP, 8080)); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	for _, n := range c.Net.Nodes {
-		expectVirtualServer(t, c, n, eip, 8888, "tcp", ep(backend.IP, 8080))
-	}
 	c.EventuallyEcho(t, pod.NS, "tcp", addr, func(r framework.Reply) error {
 		if r.Pod != backend.Name {
 			return fmt.Errorf("answered by %q", r.Pod)

@@ -218,7 +218,7 @@ func (n *Node) KubeIPVS0Addrs() ([]string, error) {
 	if err != nil {
 		return nil, nil
 	}
-	as, err := n.NL.AddrList(l, netlink.FAMILY_V4)
+	as, err := n.addrsV4(l)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ package framework
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -162,13 +163,27 @@ func (ns *NS) AddRoute(t *testing.T, dst string, gw net.IP) {
 	t.Cleanup(func() { _ = ns.NL.RouteDel(r) })
 }
 
+// addrsV4 lists link's IPv4 addresses, again when the kernel flags the dump as interrupted
+// (addresses changed while it was read: a proxier binding thousands of them). After a few tries
+// the error, netlink.ErrDumpInterrupted, goes to the caller.
+func (ns *NS) addrsV4(l netlink.Link) ([]netlink.Addr, error) {
+	var as []netlink.Addr
+	var err error
+	for range 5 {
+		if as, err = ns.NL.AddrList(l, netlink.FAMILY_V4); !errors.Is(err, netlink.ErrDumpInterrupted) {
+			break
+		}
+	}
+	return as, err
+}
+
 // AddrsOf returns the IPv4 addresses on link name in ns ("" slice when absent), sorted.
 func (ns *NS) AddrsOf(name string) ([]string, int, error) {
 	l, err := ns.NL.LinkByName(name)
 	if err != nil {
 		return nil, 0, err
 	}
-	as, err := ns.NL.AddrList(l, netlink.FAMILY_V4)
+	as, err := ns.addrsV4(l)
 	if err != nil {
 		return nil, 0, err
 	}
