@@ -235,3 +235,16 @@ func (e *env) entries(set string) map[string]bool {
 	}
 	return out
 }
+
+// manyServicesEnv starts a proxier with n ClusterIP Services of one endpoint each (n virtual
+// servers): s<i> at 10.96.<i/250>.<i%250+1>:80, its endpoint 10.244.<same>:8080 on node-b.
+func manyServicesEnv(t *testing.T, n int) *env {
+	e := newEnv(t)
+	var objs []any
+	for i := 0; i < n; i++ {
+		svc := service(fmt.Sprintf("s%d", i), fmt.Sprintf("10.96.%d.%d", i/250, i%250+1))
+		objs = append(objs, svc, slice(svc, v1.IPv4Protocol, ep{ip: fmt.Sprintf("10.244.%d.%d", i/250, i%250+1), node: "node-b"}))
+	}
+	e.start(objs...)
+	return e
+}

@@ -80,13 +80,7 @@ func TestSyncWithNoChangesWritesNothing(t *testing.T) {
 // endpointChangeWrites builds n services, then counts the kernel writes of one endpoint added
 // to one of them.
 func endpointChangeWrites(t *testing.T, n int) (writes, reads int) {
-	e := newEnv(t)
-	var objs []any
-	for i := 0; i < n; i++ {
-		svc := service(fmt.Sprintf("s%d", i), fmt.Sprintf("10.96.%d.%d", i/250, i%250+1))
-		objs = append(objs, svc, slice(svc, v1.IPv4Protocol, ep{ip: fmt.Sprintf("10.244.%d.%d", i/250, i%250+1), node: "node-b"}))
-	}
-	e.start(objs...)
+	e := manyServicesEnv(t, n)
 	target := service("s7", "10.96.0.8")
 	e.p.OnEndpointSliceUpdate(nil, slice(target, v1.IPv4Protocol,
 		ep{ip: "10.244.0.8", node: "node-b"}, ep{ip: "10.244.99.1", node: "node-b"}))

@@ -24,9 +24,9 @@ const DummyDevice = "kube-ipvs0"
 
 // realServerWindows: a periodic verification reads the real servers of one virtual server in
 // (at least) this many, so tampering with real servers is repaired within this many sync
-// periods while a quiet node does not re-read every virtual server every period. Virtual
-// servers, addresses, iptables chains and the sets' entry counts are verified in full every
-// period, the sets' entries once every realServerWindows periods.
+// periods while a quiet node does not re-read every virtual server every period. The iptables
+// chains and the sets' entry counts are verified every period, the virtual servers and
+// addresses every tableWindows periods, the sets' entries every entryListPeriods periods.
 const realServerWindows = 8
 
 // realServerListsPerPeriod bounds the real-server reads of one periodic verification: a node
@@ -40,6 +40,30 @@ const realServerListsPerPeriod = 512
 func rsWindows(n int) uint32 {
 	return uint32(max(realServerWindows, (n+realServerListsPerPeriod-1)/realServerListsPerPeriod))
 }
+
+// virtualServersPerTableRead bounds how often a periodic verification reads the whole table:
+// every virtual server, every kube-ipvs0 address, and a comparison of all of them with the
+// cache. A node with up to this many virtual servers (in the kernel, both families) does so
+// every period; a larger one every tableWindows periods, and in between reads only its window
+// of real servers (a difference there reads the whole table at once). At 15,000 virtual
+// servers the whole-table read was most of a quiet node's CPU (2.5-6 s per period in the lab,
+// the other family dumping the same table too); a virtual server or address removed by hand is
+// now repaired within 8 periods there (4 minutes at the default 30 s). The bound is a count,
+// not a measured cost, so a node's repair time does not depend on how fast its CPU is.
+const virtualServersPerTableRead = 2048
+
+// tableWindows is the number of periods between whole-table reads with n virtual servers.
+func tableWindows(n int) uint32 {
+	return uint32(max(1, (n+virtualServersPerTableRead-1)/virtualServersPerTableRead))
+}
+
+// entryListPeriods is the number of periods between listings of every ipset entry (in between,
+// the sets' entry counts are compared): realServerWindows on a node with up to
+// virtualServersPerTableRead virtual servers, proportionally more on a larger one, whose sets
+// hold proportionally more entries (one listing took 6.3 s at 5000 Services in the lab). A
+// listing only finds an entry swapped for another; anything added or removed changes a count
+// and is listed and repaired at once.
+func entryListPeriods(n int) uint32 { return realServerWindows * tableWindows(n) }
 
 // reconciler writes the difference between the desired state (claims) and its cache of the
 // kernel, through the kernel adapters, and keeps the cache true.
@@ -58,6 +82,10 @@ type reconciler struct {
 	full bool
 	// window is the next group of virtual servers whose real servers a periodic load reads.
 	window uint32
+	// tableSize is the number of virtual servers (every family) the last whole-table read saw.
+	tableSize int
+	// setsListed makes the next apply compare every set entry (set by a load that listed them).
+	setsListed bool
 
 	ops opCounts
 	// ph times the steps of the current sync (nil outside a sync).
@@ -80,9 +108,66 @@ func newReconciler(family v1.IPFamily, ipvs kipvs.Interface, nd netdev.Interface
 
 func (r *reconciler) inFamily(a netip.Addr) bool { return inFamily(r.family, a.Unmap()) }
 
-// load reads the kernel into the cache. allRealServers reads the real servers of every
-// virtual server; otherwise only those of the next window (a periodic verification).
+// load reads the kernel into the cache. allRealServers reads the whole table and the real
+// servers of every virtual server; otherwise (a periodic verification) only the real servers
+// of the next window, and the whole table once every tableWindows periods.
 func (r *reconciler) load(allRealServers bool) error {
+	period := r.window
+	r.window++
+	if !allRealServers && period%tableWindows(r.knownTableSize()) != 0 {
+		same, err := r.windowMatchesCache(period)
+		if err != nil {
+			return err
+		}
+		if same {
+			// The copy shares the cached virtual servers and addresses, which loadRest does not
+			// touch; what it reads replaces the copy's sets and rules.
+			c := *r.cache
+			return r.loadRest(&c, period, false)
+		}
+		klog.V(2).InfoS("IPVS real servers differ from the cache; reading the whole table", "ipFamily", r.family)
+	}
+	return r.loadTable(period, allRealServers)
+}
+
+// knownTableSize is the number of virtual servers in the kernel as far as this family knows:
+// the last whole-table read saw tableSize, and this family may have added its own since (at a
+// cold start that read saw none).
+func (r *reconciler) knownTableSize() int { return max(r.tableSize, len(r.cache.vs)) }
+
+// windowMatchesCache reads the real servers of the period's window of cached virtual servers
+// and reports whether the kernel holds exactly the cached ones. A virtual server removed by
+// hand shows here as one without real servers (the kernel answers that dump with nothing).
+// It stops at the first difference: the whole-table read that follows reads the window again.
+func (r *reconciler) windowMatchesCache(period uint32) (bool, error) {
+	defer r.ph.done("read-ipvs")
+	windows := rsWindows(r.knownTableSize())
+	window := period % windows
+	for k, have := range r.cache.vs {
+		if windowOf(k, windows) != window {
+			continue
+		}
+		r.ops.reads++
+		rss, err := r.ipvs.ListRealServers(k)
+		if err != nil {
+			return false, fmt.Errorf("listing real servers of %s: %w", k, err)
+		}
+		if len(rss) != len(have.rs) {
+			return false, nil
+		}
+		for _, rs := range rss {
+			// What apply compares: the address, port and weight.
+			if cached, ok := have.rs[rsID(rs.RealServer)]; !ok || cached.Weight != rs.Weight {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}
+
+// loadTable reads the whole table: addresses, virtual servers, the real servers of every
+// virtual server (allRealServers) or of the period's window, then the sets and rules.
+func (r *reconciler) loadTable(period uint32, allRealServers bool) error {
 	c := newKernelCache()
 	c.iptables = r.cache.iptables
 
@@ -107,8 +192,6 @@ func (r *reconciler) load(allRealServers bool) error {
 	if err != nil {
 		return fmt.Errorf("listing IPVS virtual servers: %w", err)
 	}
-	period := r.window
-	r.window++
 	windows := rsWindows(len(vss))
 	window := period % windows
 	for _, vs := range vss {
@@ -138,8 +221,18 @@ func (r *reconciler) load(allRealServers bool) error {
 		c.vs[vs.Key] = cv
 	}
 	r.ph.done("read-ipvs")
+	if err := r.loadRest(c, period, allRealServers); err != nil {
+		return err
+	}
+	r.tableSize = len(vss)
+	r.full = true
+	return nil
+}
 
-	if err := r.loadSets(c, allRealServers || period%realServerWindows == 0); err != nil {
+// loadRest reads the sets and the iptables rules into c, then makes c the cache.
+func (r *reconciler) loadRest(c *kernelCache, period uint32, allEntries bool) error {
+	listed, err := r.loadSets(c, allEntries || period%entryListPeriods(r.knownTableSize()) == 0)
+	if err != nil {
 		return err
 	}
 	r.ph.done("read-ipsets")
@@ -154,7 +247,7 @@ func (r *reconciler) load(allRealServers bool) error {
 	}
 	r.ph.done("read-iptables")
 	r.cache = c
-	r.full = true
+	r.setsListed = listed
 	return nil
 }
 
@@ -166,9 +259,12 @@ func (r *reconciler) load(allRealServers bool) error {
 // A full read starts with the counts too: when every set of ours is empty or absent (the
 // other family's sets at a start, a fresh node) there is nothing to list, and listing would
 // parse every entry of every set on the node (a sixth of a minute at 10000 Services).
-func (r *reconciler) loadSets(c *kernelCache, full bool) error {
+//
+// It reports whether c's sets are a fresh read (the next apply compares every entry then).
+func (r *reconciler) loadSets(c *kernelCache, full bool) (bool, error) {
 	r.ops.reads++
 	counts, err := r.ipset.EntryCounts()
+	c.sets = map[string]sets.Set[string]{}
 	switch {
 	case err != nil:
 		klog.V(2).InfoS("Reading ipset entry counts failed; reading the entries", "err", err)
@@ -178,24 +274,24 @@ func (r *reconciler) loadSets(c *kernelCache, full bool) error {
 				c.sets[name] = sets.New[string]()
 			}
 		}
-		return nil
+		return true, nil
 	case !full && r.setCountsMatch(counts):
 		for name, entries := range r.cache.sets {
 			c.sets[name] = entries
 		}
-		return nil
+		return false, nil
 	}
 	r.ops.reads++
 	contents, err := r.ipset.List()
 	if err != nil {
-		return fmt.Errorf("listing ipsets: %w", err)
+		return false, fmt.Errorf("listing ipsets: %w", err)
 	}
 	for _, s := range contents {
 		if r.ourSets.Has(s.Name) {
 			c.sets[s.Name] = sets.New(s.Entries...)
 		}
 	}
-	return nil
+	return true, nil
 }
 
 // oursEmpty reports whether no set of ours holds an entry.
@@ -365,6 +461,7 @@ func (r *reconciler) apply(c *claims, global GlobalState) error {
 	r.ph.done("bind")
 
 	r.full = false
+	r.setsListed = false
 	return nil
 }
 
@@ -387,7 +484,7 @@ func (r *reconciler) applySets(c *claims) error {
 			changes = append(changes, change{set, e, want})
 		}
 	}
-	if r.full {
+	if r.full || r.setsListed {
 		for _, s := range r.catalogue {
 			for e := range c.entries[s.Name] {
 				consider(s.Name, e)
