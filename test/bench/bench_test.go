@@ -10,8 +10,9 @@ package bench
 //
 // Env: BENCH_S, BENCH_KUBECONFIG, BENCH_OUT (results/logs), BENCH_STEADY (CPU window, Go duration or
 // seconds; default 300s), BENCH_STRACE (strace window, default 65s), BENCH_CHANGES (default 50),
-// BENCH_COLD_TIMEOUT (default 45m), BENCH_CHANGE_TIMEOUT (default 5m, at least 3 cold starts),
-// BENCH_CHANGE_BUDGET (the change phase's length after 4 changes; default 20m), BENCH_IMPLS (default
+// BENCH_COLD_TIMEOUT (default 90m; also bounds the wait for the first whole sync),
+// BENCH_CHANGE_TIMEOUT (default 5m, at least 3 cold starts), BENCH_CHANGE_BUDGET (the change
+// phase's length after 4 changes; default 20m), BENCH_IMPLS (default
 // "upstream,ours"), BENCH_PPROF (seconds of CPU profile of ours from its start; 0/unset = none; also
 // takes a steady-window CPU profile and a heap profile), KUBE_PROXY_UPSTREAM, KUBE_PROXY_OURS.
 
@@ -91,7 +92,7 @@ func TestBench(t *testing.T) {
 	st := settings{
 		s: envInt(t, "BENCH_S", 0), kubeconfig: os.Getenv("BENCH_KUBECONFIG"), out: os.Getenv("BENCH_OUT"),
 		steady: envDur(t, "BENCH_STEADY", 300*time.Second), strace: envDur(t, "BENCH_STRACE", 65*time.Second),
-		changes: envInt(t, "BENCH_CHANGES", 50), coldTimeout: envDur(t, "BENCH_COLD_TIMEOUT", 45*time.Minute),
+		changes: envInt(t, "BENCH_CHANGES", 50), coldTimeout: envDur(t, "BENCH_COLD_TIMEOUT", 90*time.Minute),
 		chTimeout: envDur(t, "BENCH_CHANGE_TIMEOUT", 5*time.Minute), pprof: envDur(t, "BENCH_PPROF", 0),
 		chBudget: envDur(t, "BENCH_CHANGE_BUDGET", 20*time.Minute),
 	}
@@ -146,9 +147,11 @@ func TestBench(t *testing.T) {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
-			r := measureImpl(t, st, cs, name, bin, exp)
-			res.Impls = append(res.Impls, r)
-			save()
+			// Saved after every phase (and change): a proxier that fails, or a run stopped from
+			// outside, still leaves what was measured in the report.
+			i := len(res.Impls)
+			res.Impls = append(res.Impls, ImplResult{Name: name, Binary: bin})
+			measureImpl(t, st, cs, name, bin, exp, func(r ImplResult) { res.Impls[i] = r; save() })
 		})
 	}
 }
@@ -452,8 +455,11 @@ func (p *proc) stop() {
 	}
 }
 
-func measureImpl(t *testing.T, st settings, cs kubernetes.Interface, name, bin string, exp []VirtualServer) ImplResult {
+// measureImpl measures one proxier, handing its result so far to progress after each phase and
+// when it returns (also on a failure: t.Fatalf runs the deferred call).
+func measureImpl(t *testing.T, st settings, cs kubernetes.Interface, name, bin string, exp []VirtualServer, progress func(ImplResult)) {
 	r := ImplResult{Name: name, Binary: bin, OwnOpsPerMin: -1}
+	defer func() { progress(r) }()
 	node, err := framework.NewBareNode("b" + name[:1] + "node")
 	if err != nil {
 		t.Fatal(err)
@@ -487,7 +493,8 @@ func measureImpl(t *testing.T, st settings, cs kubernetes.Interface, name, bin s
 		if len(b) > 3000 {
 			b = b[len(b)-3000:]
 		}
-		t.Fatalf("%s: %s\nlog tail:\n%s", name, fmt.Sprintf(format, a...), b)
+		r.Failure = fmt.Sprintf(format, a...)
+		t.Fatalf("%s: %s\nlog tail:\n%s", name, r.Failure, b)
 	}
 
 	// 1. cold start
@@ -538,6 +545,10 @@ func measureImpl(t *testing.T, st settings, cs kubernetes.Interface, name, bin s
 	// the virtual servers (ours binds an address last), the figure says how much later.
 	done, _, _, err = p.readBack(deadline, func() (int, error) {
 		bound, err := node.KubeIPVS0Addrs()
+		if errors.Is(err, netlink.ErrDumpInterrupted) {
+			// The proxier is still binding (each bind interrupts the dump): not there yet.
+			return st.s, nil
+		}
 		have := make(map[string]bool, len(bound))
 		for _, a := range bound {
 			have[a] = true
@@ -555,6 +566,7 @@ func measureImpl(t *testing.T, st settings, cs kubernetes.Interface, name, bin s
 	}
 	r.ColdBoundSec = done.Sub(t0).Seconds()
 	t.Logf("%s S=%d: cold start %.2fs (every ClusterIP bound at %.2fs)", name, st.s, r.ColdStartSec, r.ColdBoundSec)
+	progress(r)
 	if r.KernelVS, r.KernelRS, err = kernelCounts(h); err != nil {
 		fail("read-back: %v", err)
 	}
@@ -630,14 +642,15 @@ func measureImpl(t *testing.T, st settings, cs kubernetes.Interface, name, bin s
 		}
 		lats = append(lats, float64(time.Since(start).Microseconds())/1000)
 		rtts = append(rtts, float64(rtt.Microseconds())/1000)
+		r.Changes, r.ChangeMs = len(lats), lats
+		r.ChangeP50Ms, r.ChangeP95Ms, r.ChangeMaxMs = pct(lats, 50), pct(lats, 95), pct(lats, 100)
+		r.UpdateRTTP50Ms = pct(rtts, 50)
+		progress(r)
 		// Longer than both proxiers' minimum sync period (1 s by default): with changes closer
 		// together, each would wait out the previous sync's rate limit, and the figure would
 		// measure that limit rather than the proxier.
 		time.Sleep(changeSpacing)
 	}
-	r.Changes, r.ChangeMs = len(lats), lats
-	r.ChangeP50Ms, r.ChangeP95Ms, r.ChangeMaxMs = pct(lats, 50), pct(lats, 95), pct(lats, 100)
-	r.UpdateRTTP50Ms = pct(rtts, 50)
 	t.Logf("%s S=%d: change latency p50 %.1fms p95 %.1fms max %.1fms (update RTT p50 %.1fms)", name, st.s, r.ChangeP50Ms, r.ChangeP95Ms, r.ChangeMaxMs, r.UpdateRTTP50Ms)
 	time.Sleep(2 * time.Second)
 
@@ -672,6 +685,7 @@ func measureImpl(t *testing.T, st settings, cs kubernetes.Interface, name, bin s
 		fail("status: %v", err)
 	}
 	t.Logf("%s S=%d: steady CPU %.3fs over %.0fs", name, st.s, r.SteadyCPUSec, r.SteadySec)
+	progress(r)
 
 	// 4. syscalls (strace) and own counter over a second quiet window
 	ops0, ownErr := ownOps(httpc)
@@ -700,7 +714,6 @@ func measureImpl(t *testing.T, st settings, cs kubernetes.Interface, name, bin s
 	}
 	r.Syncs, r.SyncMeanSec = syncStats(httpc)
 	t.Logf("%s S=%d: syscalls %v over %.0fs; own ops %v; VmHWM %d kB VmRSS %d kB", name, st.s, r.Syscalls, r.StraceSec, r.OwnOps, r.VmHWMKB, r.VmRSSKB)
-	return r
 }
 
 func wait(p *proc, d time.Duration) {

@@ -145,4 +145,5 @@ type ImplResult struct {
 	Syncs              float64 // kubeproxy_sync_proxy_rules_duration_seconds_count at the end
 	SyncMeanSec        float64 // its _sum / _count: the mean sync duration over the whole run
 	Notes              []string
+	Failure            string // why the measurement stopped early; the figures after it are 0 (not measured)
 }

@@ -217,6 +217,13 @@ func writeSize(b *strings.Builder, r bench.Result) (problems []string) {
 	}
 	fmt.Fprintf(b, "## S = %d Services (%d virtual servers, %d real servers)\n\n", r.S, r.VS, r.RS)
 	fmt.Fprintf(b, "| metric | upstream | ours | upstream/ours | floor |\n|---|---:|---:|---:|---:|\n")
+	// A figure of 0 was not measured (the proxier's measurement stopped before it): n/a.
+	measured := func(ok bool, x float64) float64 {
+		if !ok {
+			return math.NaN()
+		}
+		return x
+	}
 	get := func(f func(*bench.ImplResult) float64) (u, o float64) {
 		u, o = math.NaN(), math.NaN()
 		if up != nil {
@@ -246,26 +253,26 @@ func writeSize(b *strings.Builder, r bench.Result) (problems []string) {
 		}
 	}
 	floorStr := fmt.Sprintf("%.2f s (ipvsadm --restore %.2f s, netlink batch %.2f s)", floor, r.Floor.IpvsadmRestoreSec, r.Floor.NetlinkBatchSec)
-	row("cold start (to every VS + RS in the kernel)", "s", 2, func(x *bench.ImplResult) float64 { return x.ColdStartSec }, floorStr)
-	if ours != nil && floor > 0 {
+	row("cold start (to every VS + RS in the kernel)", "s", 2, func(x *bench.ImplResult) float64 { return measured(x.ColdStartSec > 0, x.ColdStartSec) }, floorStr)
+	if ours != nil && floor > 0 && ours.ColdStartSec > 0 {
 		fmt.Fprintf(b, "| ours / floor | | %.1fx | | |\n", ours.ColdStartSec/floor)
 	}
-	row("cold start to every ClusterIP bound as well (Services reachable)", "s", 2, func(x *bench.ImplResult) float64 { return x.ColdBoundSec }, "")
-	row("change latency p50", "ms", 0, func(x *bench.ImplResult) float64 { return x.ChangeP50Ms }, "")
-	row("change latency p95", "ms", 0, func(x *bench.ImplResult) float64 { return x.ChangeP95Ms }, "")
-	row("change latency max", "ms", 0, func(x *bench.ImplResult) float64 { return x.ChangeMaxMs }, "")
-	row("EndpointSlice update round trip p50 (included above)", "ms", 0, func(x *bench.ImplResult) float64 { return x.UpdateRTTP50Ms }, "")
+	row("cold start to every ClusterIP bound as well (Services reachable)", "s", 2, func(x *bench.ImplResult) float64 { return measured(x.ColdBoundSec > 0, x.ColdBoundSec) }, "")
+	row("change latency p50", "ms", 0, func(x *bench.ImplResult) float64 { return measured(x.Changes > 0, x.ChangeP50Ms) }, "")
+	row("change latency p95", "ms", 0, func(x *bench.ImplResult) float64 { return measured(x.Changes > 0, x.ChangeP95Ms) }, "")
+	row("change latency max", "ms", 0, func(x *bench.ImplResult) float64 { return measured(x.Changes > 0, x.ChangeMaxMs) }, "")
+	row("EndpointSlice update round trip p50 (included above)", "ms", 0, func(x *bench.ImplResult) float64 { return measured(x.Changes > 0, x.UpdateRTTP50Ms) }, "")
 	row("steady CPU per minute (process + children)", "s", 3, func(x *bench.ImplResult) float64 {
 		if x.SteadySec <= 0 {
 			return math.NaN()
 		}
 		return x.SteadyCPUSec * 60 / x.SteadySec
 	}, "")
-	row("netlink + exec syscalls per minute (strace)", "", 0, func(x *bench.ImplResult) float64 { return x.NetlinkExecPerMin }, "")
-	row("kernel operations per minute (own counter)", "", 1, func(x *bench.ImplResult) float64 { return x.OwnOpsPerMin }, "")
-	row("mean sync duration (kubeproxy_sync_proxy_rules_duration_seconds)", "s", 2, func(x *bench.ImplResult) float64 { return x.SyncMeanSec }, "")
-	row("peak RSS (VmHWM)", "MiB", 1, func(x *bench.ImplResult) float64 { return float64(x.VmHWMKB) / 1024 }, "")
-	row("steady RSS (VmRSS)", "MiB", 1, func(x *bench.ImplResult) float64 { return float64(x.VmRSSKB) / 1024 }, "")
+	row("netlink + exec syscalls per minute (strace)", "", 0, func(x *bench.ImplResult) float64 { return measured(x.StraceSec > 0, x.NetlinkExecPerMin) }, "")
+	row("kernel operations per minute (own counter)", "", 1, func(x *bench.ImplResult) float64 { return measured(x.StraceSec > 0, x.OwnOpsPerMin) }, "")
+	row("mean sync duration (kubeproxy_sync_proxy_rules_duration_seconds)", "s", 2, func(x *bench.ImplResult) float64 { return measured(x.Syncs > 0, x.SyncMeanSec) }, "")
+	row("peak RSS (VmHWM)", "MiB", 1, func(x *bench.ImplResult) float64 { return measured(x.VmHWMKB > 0, float64(x.VmHWMKB)/1024) }, "")
+	row("steady RSS (VmRSS)", "MiB", 1, func(x *bench.ImplResult) float64 { return measured(x.VmRSSKB > 0, float64(x.VmRSSKB)/1024) }, "")
 	fmt.Fprintf(b, "\n")
 	for _, x := range r.Impls {
 		fmt.Fprintf(b, "- %s: %d changes; steady window %.0f s (CPU), strace window %.0f s (%s); kernel held %d VS / %d RS after the cold start (the read that saw them all took %.2f s and is part of the cold start; reads happen when the guest CPU idles, else ten reads' time later: %.2f s)",
@@ -275,6 +282,9 @@ func writeSize(b *strings.Builder, r bench.Result) (problems []string) {
 		}
 		for _, n := range x.Notes {
 			fmt.Fprintf(b, "; %s", n)
+		}
+		if x.Failure != "" {
+			fmt.Fprintf(b, "; **measurement stopped early: %s**", x.Failure)
 		}
 		fmt.Fprintf(b, "\n")
 	}
