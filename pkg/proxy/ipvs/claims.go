@@ -19,8 +19,9 @@ type claims struct {
 
 	// vs has, per virtual server, the service ports that want it and what each wants. Two
 	// services asking for the same address:port is a conflict; the lowest name wins, so the
-	// outcome does not depend on the order events arrived in.
-	vs       map[kipvs.Key]map[proxy.ServicePortName]*VirtualServerState
+	// outcome does not depend on the order events arrived in. A slice and not a map: nearly
+	// every virtual server has one owner, and a map each cost 9 MB at 15,000 virtual servers.
+	vs       map[kipvs.Key][]vsClaim
 	bindings map[netip.Addr]int
 	entries  map[string]map[string]int
 	// blocked counts load balancer VIPs the node must not reach (KUBE-IPVS-OUT-FILTER).
@@ -35,6 +36,12 @@ type claims struct {
 	blockedChanged       bool
 }
 
+// vsClaim is one service port's wish for a virtual server.
+type vsClaim struct {
+	name  proxy.ServicePortName
+	state *VirtualServerState
+}
+
 type portClaim struct {
 	state   ServicePortState
 	blocked []kipvs.Key
@@ -43,7 +50,7 @@ type portClaim struct {
 func newClaims() *claims {
 	return &claims{
 		ports:         map[proxy.ServicePortName]*portClaim{},
-		vs:            map[kipvs.Key]map[proxy.ServicePortName]*VirtualServerState{},
+		vs:            map[kipvs.Key][]vsClaim{},
 		bindings:      map[netip.Addr]int{},
 		entries:       map[string]map[string]int{},
 		blocked:       map[kipvs.Key]int{},
@@ -60,12 +67,7 @@ func (c *claims) set(name proxy.ServicePortName, st ServicePortState, blocked []
 	c.ports[name] = pc
 	for i := range st.VirtualServers {
 		v := &st.VirtualServers[i]
-		owners := c.vs[v.VirtualServer.Key]
-		if owners == nil {
-			owners = map[proxy.ServicePortName]*VirtualServerState{}
-			c.vs[v.VirtualServer.Key] = owners
-		}
-		owners[name] = v
+		c.vs[v.VirtualServer.Key] = claimVS(c.vs[v.VirtualServer.Key], vsClaim{name, v})
 		c.dirtyVS.Insert(v.VirtualServer.Key)
 	}
 	for _, a := range st.Bindings {
@@ -103,11 +105,10 @@ func (c *claims) remove(name proxy.ServicePortName) {
 	delete(c.ports, name)
 	for _, v := range pc.state.VirtualServers {
 		k := v.VirtualServer.Key
-		if owners := c.vs[k]; owners != nil {
-			delete(owners, name)
-			if len(owners) == 0 {
-				delete(c.vs, k)
-			}
+		if owners := unclaimVS(c.vs[k], name); len(owners) == 0 {
+			delete(c.vs, k)
+		} else {
+			c.vs[k] = owners
 		}
 		c.dirtyVS.Insert(k)
 	}
@@ -137,6 +138,31 @@ func (c *claims) remove(name proxy.ServicePortName) {
 	}
 }
 
+// claimVS records o among a virtual server's owners. A service port that lists the same
+// virtual server twice owns it once, with what it listed last.
+func claimVS(owners []vsClaim, o vsClaim) []vsClaim {
+	for i := range owners {
+		if owners[i].name == o.name {
+			owners[i] = o
+			return owners
+		}
+	}
+	return append(owners, o)
+}
+
+// unclaimVS removes name from a virtual server's owners.
+func unclaimVS(owners []vsClaim, name proxy.ServicePortName) []vsClaim {
+	for i := range owners {
+		if owners[i].name == name {
+			last := len(owners) - 1
+			owners[i] = owners[last]
+			owners[last] = vsClaim{}
+			return owners[:last]
+		}
+	}
+	return owners
+}
+
 func (c *claims) markEntry(set, e string) {
 	d := c.dirtyEntries[set]
 	if d == nil {
@@ -152,14 +178,13 @@ func (c *claims) virtualServer(k kipvs.Key) (*VirtualServerState, bool) {
 	if len(owners) == 0 {
 		return nil, false
 	}
-	var winner proxy.ServicePortName
-	var state *VirtualServerState
-	for name, s := range owners {
-		if state == nil || name.String() < winner.String() {
-			winner, state = name, s
+	win := owners[0]
+	for _, o := range owners[1:] {
+		if o.name.String() < win.name.String() {
+			win = o
 		}
 	}
-	return state, true
+	return win.state, true
 }
 
 func (c *claims) bound(a netip.Addr) bool { return c.bindings[a] > 0 }

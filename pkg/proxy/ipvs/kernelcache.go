@@ -31,7 +31,7 @@ type kernelCache struct {
 
 type cachedVS struct {
 	vs kipvs.VirtualServer
-	rs map[netip.AddrPort]kipvs.RealServer
+	rs realServerSet
 }
 
 func newKernelCache() *kernelCache {

@@ -152,12 +152,12 @@ func (r *reconciler) windowMatchesCache(period uint32) (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("listing real servers of %s: %w", k, err)
 		}
-		if len(rss) != len(have.rs) {
+		if len(rss) != have.rs.len() {
 			return false, nil
 		}
 		for _, rs := range rss {
 			// What apply compares: the address, port and weight.
-			if cached, ok := have.rs[rsID(rs.RealServer)]; !ok || cached.Weight != rs.Weight {
+			if cached, ok := have.rs.get(rsID(rs.RealServer)); !ok || cached.Weight != rs.Weight {
 				return false, nil
 			}
 		}
@@ -198,7 +198,7 @@ func (r *reconciler) loadTable(period uint32, allRealServers bool) error {
 		if !r.inFamily(vs.Address) {
 			continue
 		}
-		cv := &cachedVS{vs: vs, rs: map[netip.AddrPort]kipvs.RealServer{}}
+		cv := &cachedVS{vs: vs}
 		old := r.cache.vs[vs.Key]
 		if allRealServers || old == nil || windowOf(vs.Key, windows) == window {
 			r.ops.reads++
@@ -206,8 +206,9 @@ func (r *reconciler) loadTable(period uint32, allRealServers bool) error {
 			if err != nil {
 				return fmt.Errorf("listing real servers of %s: %w", vs.Key, err)
 			}
+			cv.rs.list = make([]kipvs.RealServer, 0, len(rss))
 			for _, rs := range rss {
-				cv.rs[rsID(rs.RealServer)] = rs.RealServer
+				cv.rs.put(rs.RealServer)
 				if rs.Weight == 0 {
 					c.draining.Insert(vs.Key)
 				}
@@ -546,7 +547,8 @@ func (r *reconciler) applyVirtualServer(c *claims, k kipvs.Key) error {
 		if err := r.ipvs.AddVirtualServer(desired.VirtualServer); err != nil {
 			return fmt.Errorf("adding virtual server %s: %w", k, err)
 		}
-		have = &cachedVS{vs: desired.VirtualServer, rs: map[netip.AddrPort]kipvs.RealServer{}}
+		have = &cachedVS{vs: desired.VirtualServer}
+		have.rs.list = make([]kipvs.RealServer, 0, len(desired.RealServers))
 		r.cache.vs[k] = have
 	} else if have.vs != desired.VirtualServer {
 		r.ops.writes++
@@ -560,7 +562,7 @@ func (r *reconciler) applyVirtualServer(c *claims, k kipvs.Key) error {
 	for _, rs := range desired.RealServers {
 		id := rsID(rs)
 		wanted[id] = true
-		cur, ok := have.rs[id]
+		cur, ok := have.rs.get(id)
 		switch {
 		case !ok:
 			r.ops.writes++
@@ -576,11 +578,11 @@ func (r *reconciler) applyVirtualServer(c *claims, k kipvs.Key) error {
 		default:
 			continue
 		}
-		have.rs[id] = rs
+		have.rs.put(rs)
 	}
 	var leaving []kipvs.RealServer
-	for id, rs := range have.rs {
-		if !wanted[id] {
+	for _, rs := range have.rs.all() {
+		if !wanted[rsID(rs)] {
 			leaving = append(leaving, rs)
 		}
 	}
@@ -590,14 +592,11 @@ func (r *reconciler) applyVirtualServer(c *claims, k kipvs.Key) error {
 // retireVirtualServer removes a virtual server nobody wants, after its real servers: TCP ones
 // drain first, so the virtual server goes only once it is empty (as upstream does).
 func (r *reconciler) retireVirtualServer(have *cachedVS) error {
-	leaving := make([]kipvs.RealServer, 0, len(have.rs))
-	for _, rs := range have.rs {
-		leaving = append(leaving, rs)
-	}
+	leaving := append([]kipvs.RealServer(nil), have.rs.all()...)
 	if err := r.terminate(have, leaving); err != nil {
 		return err
 	}
-	if len(have.rs) > 0 {
+	if have.rs.len() > 0 {
 		return nil
 	}
 	r.ops.writes++
@@ -635,7 +634,7 @@ func (r *reconciler) terminate(have *cachedVS, leaving []kipvs.RealServer) error
 		if err := r.ipvs.UpdateRealServer(k, quiesced); err != nil {
 			return fmt.Errorf("quiescing real server %s of %s: %w", rsID(rs), k, err)
 		}
-		have.rs[rsID(rs)] = quiesced
+		have.rs.put(quiesced)
 	}
 	r.cache.draining.Insert(k)
 	return r.reapDrained(have)
@@ -653,7 +652,7 @@ func (r *reconciler) reapDrained(have *cachedVS) error {
 	remaining := false
 	for _, s := range status {
 		id := rsID(s.RealServer)
-		cached, ok := have.rs[id]
+		cached, ok := have.rs.get(id)
 		if !ok || cached.Weight != 0 || s.Weight != 0 {
 			continue
 		}
@@ -676,7 +675,7 @@ func (r *reconciler) deleteRealServer(have *cachedVS, rs kipvs.RealServer) error
 	if err := r.ipvs.DeleteRealServer(have.vs.Key, rs); err != nil {
 		return fmt.Errorf("deleting real server %s of %s: %w", rsID(rs), have.vs.Key, err)
 	}
-	delete(have.rs, rsID(rs))
+	have.rs.remove(rsID(rs))
 	return nil
 }
 
@@ -695,7 +694,7 @@ func (r *reconciler) drain(c *claims) error {
 		if err := r.reapDrained(have); err != nil {
 			return err
 		}
-		if !want && len(have.rs) == 0 && !IsExcluded(r.excludeCIDRs, k.Address) {
+		if !want && have.rs.len() == 0 && !IsExcluded(r.excludeCIDRs, k.Address) {
 			if err := r.retireVirtualServer(have); err != nil {
 				return err
 			}

@@ -1,0 +1,68 @@
+package ipvs
+
+import (
+	"testing"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/kubernetes/pkg/proxy"
+
+	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
+)
+
+// TestClaimsVirtualServerOwners: two service ports asking for one virtual server get the
+// lowest name's wish whatever the order they came in, the other's once the winner leaves, and
+// the virtual server is unwanted once both have left. A port that lists a virtual server twice
+// owns it once.
+func TestClaimsVirtualServerOwners(t *testing.T) {
+	k := key("10.96.0.1", kipvs.TCP, 80)
+	port := func(name string) proxy.ServicePortName {
+		return proxy.ServicePortName{NamespacedName: types.NamespacedName{Namespace: "ns", Name: name}, Port: "p"}
+	}
+	state := func(scheduler string, n int) ServicePortState {
+		var st ServicePortState
+		for i := 0; i < n; i++ {
+			st.VirtualServers = append(st.VirtualServers, VirtualServerState{VirtualServer: kipvs.VirtualServer{Key: k, Scheduler: scheduler}})
+		}
+		return st
+	}
+	wants := func(c *claims, step, scheduler string) {
+		t.Helper()
+		got, ok := c.virtualServer(k)
+		switch {
+		case scheduler == "" && ok:
+			t.Fatalf("%s: %s still wanted (%q)", step, k, got.VirtualServer.Scheduler)
+		case scheduler == "":
+		case !ok:
+			t.Fatalf("%s: %s not wanted, want %q", step, k, scheduler)
+		case got.VirtualServer.Scheduler != scheduler:
+			t.Fatalf("%s: %s wanted with %q, want %q", step, k, got.VirtualServer.Scheduler, scheduler)
+		}
+	}
+	for _, order := range [][]string{{"a", "b"}, {"b", "a"}} {
+		c := newClaims()
+		for _, name := range order {
+			c.set(port(name), state(name+"-sched", 1), nil)
+		}
+		wants(c, "both", "a-sched")
+		c.set(port("a"), state("a-sched2", 1), nil)
+		wants(c, "a replaced", "a-sched2")
+		c.remove(port("a"))
+		wants(c, "a removed", "b-sched")
+		c.remove(port("b"))
+		wants(c, "both removed", "")
+		if len(c.vs) != 0 {
+			t.Fatalf("claims keep %d virtual servers after every owner left", len(c.vs))
+		}
+	}
+
+	c := newClaims()
+	st := state("x", 2)
+	st.VirtualServers[1].VirtualServer.Scheduler = "y"
+	c.set(port("dup"), st, nil)
+	if n := len(c.vs[k]); n != 1 {
+		t.Fatalf("a port listing %s twice has %d claims on it, want 1", k, n)
+	}
+	wants(c, "listed twice", "y")
+	c.remove(port("dup"))
+	wants(c, "listed twice, removed", "")
+}
