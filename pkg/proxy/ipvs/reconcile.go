@@ -206,7 +206,7 @@ func (r *reconciler) loadTable(period uint32, allRealServers bool) error {
 			if err != nil {
 				return fmt.Errorf("listing real servers of %s: %w", vs.Key, err)
 			}
-			cv.rs.list = make([]kipvs.RealServer, 0, len(rss))
+			cv.rs = newRealServerSet(len(rss))
 			for _, rs := range rss {
 				cv.rs.put(rs.RealServer)
 				if rs.Weight == 0 {
@@ -547,8 +547,7 @@ func (r *reconciler) applyVirtualServer(c *claims, k kipvs.Key) error {
 		if err := r.ipvs.AddVirtualServer(desired.VirtualServer); err != nil {
 			return fmt.Errorf("adding virtual server %s: %w", k, err)
 		}
-		have = &cachedVS{vs: desired.VirtualServer}
-		have.rs.list = make([]kipvs.RealServer, 0, len(desired.RealServers))
+		have = &cachedVS{vs: desired.VirtualServer, rs: newRealServerSet(len(desired.RealServers))}
 		r.cache.vs[k] = have
 	} else if have.vs != desired.VirtualServer {
 		r.ops.writes++

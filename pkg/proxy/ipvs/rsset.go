@@ -20,6 +20,11 @@ type realServerSet struct {
 	index map[netip.AddrPort]int // position in list; nil while the set is small
 }
 
+// newRealServerSet returns an empty set with room for n real servers.
+func newRealServerSet(n int) realServerSet {
+	return realServerSet{list: make([]kipvs.RealServer, 0, n)}
+}
+
 func (s *realServerSet) len() int { return len(s.list) }
 
 // all is the set's real servers in no particular order. The caller must not modify the slice,
