@@ -7,11 +7,17 @@
 #   make demo     the lab demo (hack/e2e.sh demo)
 #   make bench    upstream vs ours on the lab kernel, S in BENCH_SIZES (hack/bench.sh; _output/bench-report.md)
 #   make bench-short  the same at S=200 with short windows (part of make test: keeps the harness working)
-#   make test     install-deps, verify, unit, lab-unit, e2e, bench-short (what CI runs)
+#   make test     install-deps, verify, unit, lab-unit, e2e, bench-short, timed (hack/test.sh; what CI runs)
 #   make clean    remove bin/ (_output/, with the upstream tools hack/build-tools.sh built, stays)
 
 VERSION ?= v1.37.2-ipvs.0
 GO      ?= go
+
+# One build configuration for every target and script (static, trimmed paths): go vet, the
+# tests, staticcheck, the e2e and bench binaries and bin/kube-proxy then share one build cache,
+# so a fresh machine compiles the dependencies once, not once per configuration.
+export CGO_ENABLED ?= 0
+export GOFLAGS ?= -mod=vendor -trimpath
 BIN     := bin/kube-proxy
 PKG     := github.com/kube-proxy-ipvs/kube-proxy-ipvs
 
@@ -27,7 +33,7 @@ LDFLAGS := -X $(PKG)/pkg/version.Fork=$(VERSION) \
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build -mod=vendor -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kube-proxy
+	$(GO) build -mod=vendor -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kube-proxy
 
 unit:
 	$(GO) test -mod=vendor $$($(GO) list -mod=vendor ./... | grep -v /test/e2e)
@@ -59,7 +65,12 @@ bench: build tools
 bench-short: build tools
 	BENCH_SIZES=200 BENCH_STEADY=60 BENCH_STRACE=30 BENCH_CHANGES=6 BENCH_REPORT=_output/bench-short-report.md hack/bench.sh
 
-test: install-deps verify unit lab-unit e2e bench-short
+# CI runs upstream kube-proxy on the Fork* e2e scenarios only (they assert its failure); the
+# others pass on both and upstream's slow syncs made them most of CI's 90 minutes.
+# `E2E_UPSTREAM=all make test` runs all of them on both.
+test: export E2E_UPSTREAM ?= fork
+test:
+	MAKE='$(MAKE)' hack/test.sh
 
 clean:
 	rm -rf bin

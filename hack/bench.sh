@@ -27,8 +27,8 @@ export BENCH_CHANGE_BUDGET=${BENCH_CHANGE_BUDGET:-1200} BENCH_CHANGE_TIMEOUT=${B
 [ -n "${SKIP_INSTALL_DEPS:-}" ] || SKIP_GO_TOOLS=1 hack/install-deps.sh
 hack/build-tools.sh
 export CGO_ENABLED=0
-go test -mod=vendor -c -o "$OUTD/bin/bench.test" ./test/bench
-go build -mod=vendor -buildvcs=false -o "$OUTD/bin/benchctl" ./test/bench/benchctl
+go test -mod=vendor -trimpath -c -o "$OUTD/bin/bench.test" ./test/bench
+go build -mod=vendor -trimpath -buildvcs=false -o "$OUTD/bin/benchctl" ./test/bench/benchctl
 export KUBE_PROXY_UPSTREAM=$(realpath -m "${KUBE_PROXY_UPSTREAM:-$ROOT/_output/tools/bin/kube-proxy}")
 export KUBE_PROXY_OURS=$(realpath -m "${KUBE_PROXY_OURS:-$ROOT/bin/kube-proxy}")
 

@@ -33,8 +33,12 @@ func TestMain(m *testing.M) {
 		fmt.Printf("e2e: guest uptime at test start: %ss\n", strings.Fields(string(up))[0]) // boot time
 	}
 	cfg, skipReason = framework.LoadConfig()
+	var err error
+	if cfg.UpstreamForkOnly, err = framework.ParseUpstreamScope(os.Getenv("E2E_UPSTREAM")); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		os.Exit(2)
+	}
 	if skipReason == "" {
-		var err error
 		if client, err = framework.NewClient(cfg.Kubeconfig); err == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			err = framework.EnsureNodes(ctx, client, cfg.Nodes)
@@ -100,6 +104,9 @@ func TestProxy(t *testing.T) {
 				t.Run(s.name, func(t *testing.T) {
 					if skip != "" {
 						t.Skip(skip)
+					}
+					if impl.Name == "upstream" && cfg.UpstreamForkOnly && !strings.HasPrefix(s.name, "Fork") {
+						t.Skip("E2E_UPSTREAM=fork: upstream runs the Fork* scenarios only (E2E_UPSTREAM=all runs every one)")
 					}
 					s.run(t, c)
 				})
