@@ -1,6 +1,7 @@
-// Package ipvs is the kernel adapter for IPVS virtual and real servers. It is a thin layer over
-// github.com/moby/ipvs (generic netlink) with value types that can be compared and used as map
-// keys, so the reconciler can diff desired state against what the kernel holds.
+// Package ipvs is the kernel adapter for IPVS virtual and real servers: generic netlink requests
+// (its own socket for the table, github.com/moby/ipvs for the timeouts and the flush) with value
+// types that can be compared and used as map keys, so the reconciler can diff desired state
+// against what the kernel holds.
 package ipvs
 
 import (

@@ -22,11 +22,12 @@ var ErrNotAvailable = errors.New("ip_vs is not available")
 const procIPVS = "/proc/net/ip_vs"
 
 // Netlink is the kernel implementation of Interface, bound to the network namespace of the
-// thread that called NewNetlink.
+// thread that called NewNetlink. Virtual and real servers go through its own generic netlink
+// socket (genl.go); the timeouts and the flush through moby/ipvs.
 type Netlink struct {
-	// mu serializes requests: moby's handle shares one netlink socket and matches replies only
-	// by sequence number, so concurrent dumps could read each other's messages.
+	// mu serializes requests: each socket is used by one request at a time.
 	mu sync.Mutex
+	c  *genlConn
 	h  *libipvs.Handle
 }
 
@@ -44,7 +45,8 @@ func NewNetlink() (*Netlink, error) {
 	}
 	// The generic netlink family must exist before moby/ipvs first resolves it: it does so once
 	// per process and keeps the (zero) result forever.
-	if _, err := netlink.GenlFamilyGet("IPVS"); err != nil {
+	fam, err := netlink.GenlFamilyGet("IPVS")
+	if err != nil {
 		return nil, fmt.Errorf("%w: generic netlink family IPVS: %v", ErrNotAvailable, err)
 	}
 	h, err := libipvs.New("")
@@ -56,34 +58,52 @@ func NewNetlink() (*Netlink, error) {
 		h.Close()
 		return nil, fmt.Errorf("%w: reading config: %v", ErrNotAvailable, err)
 	}
-	return &Netlink{h: h}, nil
+	c, err := newGenlConn(fam.ID)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	return &Netlink{c: c, h: h}, nil
 }
 
-// Close releases the netlink socket.
+// Close releases the netlink sockets.
 func (n *Netlink) Close() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.c.close()
 	n.h.Close()
 }
 
+// dumpAttempts: a dump the kernel flags as interrupted (the table changed under it, e.g. by
+// another writer) is read again, at most this many times in all.
+const dumpAttempts = 3
+
 func (n *Netlink) ListVirtualServers() ([]VirtualServer, error) {
 	n.mu.Lock()
-	svcs, err := n.h.GetServices()
-	n.mu.Unlock()
+	defer n.mu.Unlock()
+	var out []VirtualServer
+	var err error
+	for range dumpAttempts {
+		out = out[:0]
+		n.c.begin(cmdGetService)
+		err = n.c.do(true, func(msg []byte) error {
+			vs, ok, err := parseService(msg)
+			if err != nil {
+				return fmt.Errorf("reading IPVS service: %w", err)
+			}
+			if !ok {
+				klog.V(4).InfoS("Ignoring IPVS service not managed by this adapter")
+				return nil
+			}
+			out = append(out, vs)
+			return nil
+		})
+		if !errors.Is(err, errDumpInterrupted) {
+			break
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listing IPVS services: %w", err)
-	}
-	out := make([]VirtualServer, 0, len(svcs))
-	for _, s := range svcs {
-		vs, ok, err := fromService(s)
-		if err != nil {
-			return nil, fmt.Errorf("reading IPVS service: %w", err)
-		}
-		if !ok {
-			klog.V(4).InfoS("Ignoring IPVS service not managed by this adapter", "fwmark", s.FWMark, "protocol", s.Protocol)
-			continue
-		}
-		out = append(out, vs)
 	}
 	return out, nil
 }
@@ -91,76 +111,80 @@ func (n *Netlink) ListVirtualServers() ([]VirtualServer, error) {
 // ListRealServers returns no error for a missing virtual server: the kernel answers that dump
 // with nothing.
 func (n *Netlink) ListRealServers(vs Key) ([]RealServerStatus, error) {
-	s, err := keyToService(vs)
-	if err != nil {
-		return nil, err
-	}
 	n.mu.Lock()
-	dsts, err := n.h.GetDestinations(s)
-	n.mu.Unlock()
+	defer n.mu.Unlock()
+	var out []RealServerStatus
+	var err error
+	for range dumpAttempts {
+		out = out[:0]
+		if err = putService(n.c.begin(cmdGetDest), VirtualServer{Key: vs}, false); err != nil {
+			return nil, err
+		}
+		err = n.c.do(true, func(msg []byte) error {
+			rs, err := parseDest(msg, vs)
+			if err != nil {
+				return fmt.Errorf("reading real server: %w", err)
+			}
+			out = append(out, rs)
+			return nil
+		})
+		if !errors.Is(err, errDumpInterrupted) {
+			break
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listing real servers of %s: %w", vs, err)
-	}
-	out := make([]RealServerStatus, 0, len(dsts))
-	for _, d := range dsts {
-		rs, err := fromDestination(d)
-		if err != nil {
-			return nil, fmt.Errorf("reading real server of %s: %w", vs, err)
-		}
-		out = append(out, rs)
 	}
 	return out, nil
 }
 
 func (n *Netlink) AddVirtualServer(vs VirtualServer) error {
-	return n.service(vs, "adding", (*libipvs.Handle).NewService)
+	return n.service(cmdNewService, vs, true, "adding")
 }
 
 func (n *Netlink) UpdateVirtualServer(vs VirtualServer) error {
-	return n.service(vs, "updating", (*libipvs.Handle).UpdateService)
+	return n.service(cmdSetService, vs, true, "updating")
 }
 
 func (n *Netlink) DeleteVirtualServer(vs Key) error {
-	return n.service(VirtualServer{Key: vs}, "deleting", (*libipvs.Handle).DelService)
+	return n.service(cmdDelService, VirtualServer{Key: vs}, false, "deleting")
 }
 
-func (n *Netlink) service(vs VirtualServer, verb string, op func(*libipvs.Handle, *libipvs.Service) error) error {
-	s, err := toService(vs)
-	if err != nil {
-		return err
-	}
+func (n *Netlink) service(cmd uint8, vs VirtualServer, full bool, verb string) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if err := op(n.h, s); err != nil {
+	if err := putService(n.c.begin(cmd), vs, full); err != nil {
+		return err
+	}
+	if err := n.c.do(false, nil); err != nil {
 		return fmt.Errorf("%s virtual server %s: %w", verb, vs.Key, err)
 	}
 	return nil
 }
 
 func (n *Netlink) AddRealServer(vs Key, rs RealServer) error {
-	return n.destination(vs, rs, "adding", (*libipvs.Handle).NewDestination)
+	return n.destination(cmdNewDest, vs, rs, true, "adding")
 }
 
 func (n *Netlink) UpdateRealServer(vs Key, rs RealServer) error {
-	return n.destination(vs, rs, "updating", (*libipvs.Handle).UpdateDestination)
+	return n.destination(cmdSetDest, vs, rs, true, "updating")
 }
 
 func (n *Netlink) DeleteRealServer(vs Key, rs RealServer) error {
-	return n.destination(vs, rs, "deleting", (*libipvs.Handle).DelDestination)
+	return n.destination(cmdDelDest, vs, rs, false, "deleting")
 }
 
-func (n *Netlink) destination(vs Key, rs RealServer, verb string, op func(*libipvs.Handle, *libipvs.Service, *libipvs.Destination) error) error {
-	s, err := keyToService(vs)
-	if err != nil {
-		return err
-	}
-	d, err := toDestination(vs, rs)
-	if err != nil {
-		return err
-	}
+func (n *Netlink) destination(cmd uint8, vs Key, rs RealServer, full bool, verb string) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if err := op(n.h, s, d); err != nil {
+	w := n.c.begin(cmd)
+	if err := putService(w, VirtualServer{Key: vs}, false); err != nil {
+		return err
+	}
+	if err := putDest(w, vs, rs, full); err != nil {
+		return err
+	}
+	if err := n.c.do(false, nil); err != nil {
 		return fmt.Errorf("%s real server %s of %s: %w", verb, rs, vs, err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/internal/nstest"
+	libipvs "github.com/moby/ipvs"
 )
 
 // TestNetlinkLab programs IPVS in a fresh namespace and checks every change by reading it back.
@@ -135,5 +136,58 @@ func assertRSs(t *testing.T, n *Netlink, vs Key, want ...RealServer) {
 	slices.SortFunc(want, cmpRS)
 	if !slices.Equal(gotRS, want) {
 		t.Errorf("kernel has real servers %+v for %s, want %+v", gotRS, vs, want)
+	}
+}
+
+// TestNetlinkLabLargeDumps reads tables that span many datagrams (a dump answers in skbs of at
+// most 32 KiB), skips a firewall-mark service it does not manage, and checks the socket still
+// pairs each answer with its request after a failed one.
+func TestNetlinkLabLargeDumps(t *testing.T) {
+	nstest.Enter(t)
+	n, err := NewNetlink()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+
+	const nVS, nRS = 1500, 1200
+	var want []VirtualServer
+	for i := range nVS {
+		vs := VirtualServer{Key: Key{netip.AddrFrom4([4]byte{10, 96, byte(i >> 8), byte(i)}), TCP, 80}, Scheduler: "rr"}
+		if i%2 == 1 {
+			vs.Key = Key{netip.AddrFrom16([16]byte{0xfd, 0, 15: byte(i), 14: byte(i >> 8)}), UDP, 53}
+		}
+		if err := n.AddVirtualServer(vs); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, vs)
+	}
+	// A firewall-mark service (not ours to manage) through moby/ipvs.
+	if err := n.h.NewService(&libipvs.Service{FWMark: 9, AddressFamily: syscall.AF_INET, SchedName: "rr", Netmask: 0xffffffff}); err != nil {
+		t.Fatal(err)
+	}
+	assertVSs(t, n, want...)
+
+	vs := want[0].Key
+	var wantRS []RealServer
+	for i := range nRS {
+		rs := RealServer{netip.AddrFrom4([4]byte{10, 244, byte(i >> 8), byte(i)}), 8080, 1 + i%3}
+		if err := n.AddRealServer(vs, rs); err != nil {
+			t.Fatal(err)
+		}
+		wantRS = append(wantRS, rs)
+	}
+	if err := n.AddRealServer(vs, wantRS[0]); !errors.Is(err, syscall.EEXIST) {
+		t.Errorf("adding twice: %v, want EEXIST", err)
+	}
+	assertRSs(t, n, vs, wantRS...)
+	got, err := n.ListRealServers(vs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range got {
+		if s.ActiveConnections != 0 || s.InactiveConnections != 0 {
+			t.Errorf("connections on %s without traffic: %+v", s.RealServer, s)
+		}
 	}
 }

@@ -52,7 +52,7 @@ func validKey(k Key) error {
 }
 
 // validRealServer also rejects a family different from the virtual server's: with masquerade
-// forwarding the kernel cannot mix families, and moby/ipvs does not send the destination family.
+// forwarding the kernel cannot mix families (it accepts them only for tunnels).
 func validRealServer(vs Key, rs RealServer) error {
 	if err := validAddr(rs.Address); err != nil {
 		return fmt.Errorf("real server %s: %w", rs, err)

@@ -17,7 +17,7 @@ import (
 // namespace with lo up, and restores the original namespace when the test ends. Everything the
 // test does on this goroutine (netlink sockets, exec'd processes) happens in the new namespace.
 // It skips the test when not running as root.
-func Enter(t *testing.T) {
+func Enter(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create a network namespace")

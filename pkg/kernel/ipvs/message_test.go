@@ -1,0 +1,334 @@
+//go:build linux
+
+package ipvs
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"syscall"
+	"testing"
+
+	libipvs "github.com/moby/ipvs"
+	"golang.org/x/sys/unix"
+)
+
+// attrsOf decodes one level of attributes into type -> payload (the last of a type wins).
+func attrsOf(t *testing.T, b []byte) map[uint16][]byte {
+	t.Helper()
+	out := map[uint16][]byte{}
+	if err := eachAttr(b, func(typ uint16, v []byte) error { out[typ] = v; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestPutService(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		vs        VirtualServer
+		full      bool
+		af, proto uint16
+		addr      []byte
+		flags     uint32
+		netmask   uint32
+	}{{
+		name: "ipv4 tcp full", full: true,
+		vs: VirtualServer{Key: Key{netip.MustParseAddr("10.0.0.1"), TCP, 80}, Scheduler: "rr"},
+		af: unix.AF_INET, proto: 6, addr: []byte{10, 0, 0, 1}, netmask: 0xffffffff,
+	}, {
+		name: "ipv6 sctp persistent, hashed flag dropped", full: true,
+		vs: VirtualServer{Key: Key{netip.MustParseAddr("2001:db8::1"), SCTP, 3868}, Scheduler: "wrr",
+			Flags: FlagPersistent | FlagHashed, Timeout: 10800},
+		af: unix.AF_INET6, proto: 132, addr: netip.MustParseAddr("2001:db8::1").AsSlice(), flags: 1, netmask: 128,
+	}, {
+		name: "udp mh with fallback and port flags", full: true,
+		vs: VirtualServer{Key: Key{netip.MustParseAddr("10.0.0.2"), UDP, 53}, Scheduler: "mh",
+			Flags: FlagSchedSH1 | FlagSchedSH2},
+		af: unix.AF_INET, proto: 17, addr: []byte{10, 0, 0, 2}, flags: 0x18, netmask: 0xffffffff,
+	}, {
+		name: "key only (delete, real servers)",
+		vs:   VirtualServer{Key: Key{netip.MustParseAddr("10.0.0.3"), TCP, 8080}, Scheduler: "rr", Timeout: 5},
+		af:   unix.AF_INET, proto: 6, addr: []byte{10, 0, 0, 3},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var w attrWriter
+			if err := putService(&w, tc.vs, tc.full); err != nil {
+				t.Fatal(err)
+			}
+			if len(w.b)%4 != 0 || int(binary.NativeEndian.Uint16(w.b)) != len(w.b) {
+				t.Fatalf("nest length %d for %d bytes", binary.NativeEndian.Uint16(w.b), len(w.b))
+			}
+			top := attrsOf(t, w.b)
+			a := attrsOf(t, top[attrService])
+			if got := binary.NativeEndian.Uint16(a[svcAF]); got != tc.af {
+				t.Errorf("af %d, want %d", got, tc.af)
+			}
+			if got := binary.NativeEndian.Uint16(a[svcProtocol]); got != tc.proto {
+				t.Errorf("protocol %d, want %d", got, tc.proto)
+			}
+			if string(a[svcAddr]) != string(tc.addr) {
+				t.Errorf("address % x, want % x", a[svcAddr], tc.addr)
+			}
+			if got := binary.BigEndian.Uint16(a[svcPort]); got != tc.vs.Port {
+				t.Errorf("port %d (network order), want %d", got, tc.vs.Port)
+			}
+			if !tc.full {
+				for _, typ := range []uint16{svcSchedName, svcFlags, svcTimeout, svcNetmask} {
+					if _, ok := a[typ]; ok {
+						t.Errorf("attribute %d in a key-only service", typ)
+					}
+				}
+				return
+			}
+			if string(a[svcSchedName]) != tc.vs.Scheduler+"\x00" {
+				t.Errorf("scheduler %q", a[svcSchedName])
+			}
+			fl := a[svcFlags]
+			if len(fl) != 8 || binary.NativeEndian.Uint32(fl) != tc.flags || binary.NativeEndian.Uint32(fl[4:]) != 0xffffffff {
+				t.Errorf("flags % x, want %#x with a full mask", fl, tc.flags)
+			}
+			if got := binary.NativeEndian.Uint32(a[svcTimeout]); got != tc.vs.Timeout {
+				t.Errorf("timeout %d", got)
+			}
+			if got := binary.NativeEndian.Uint32(a[svcNetmask]); got != tc.netmask {
+				t.Errorf("netmask %#x, want %#x", got, tc.netmask)
+			}
+		})
+	}
+}
+
+func TestPutServiceRejects(t *testing.T) {
+	for name, k := range map[string]Key{
+		"invalid address": {Protocol: TCP, Port: 1},
+		"mapped ipv4":     {netip.MustParseAddr("::ffff:10.0.0.1"), TCP, 1},
+		"zone":            {netip.MustParseAddr("fe80::1%eth0"), TCP, 1},
+		"protocol":        {netip.MustParseAddr("10.0.0.1"), "ICMP", 1},
+	} {
+		var w attrWriter
+		if err := putService(&w, VirtualServer{Key: k, Scheduler: "rr"}, true); err == nil {
+			t.Errorf("%s: putService(%v) succeeded", name, k)
+		}
+	}
+}
+
+// kernelService builds a service attribute as the kernel dumps it: 16-byte address, the hashed
+// flag set, statistics nested.
+func kernelService(af, proto uint16, addr netip.Addr, port uint16, fwmark uint32, sched string, flags, timeout uint32) []byte {
+	var w attrWriter
+	s := w.nest(attrService)
+	w.u16(svcAF, af)
+	if fwmark != 0 {
+		w.u32(svcFWMark, fwmark)
+	} else {
+		w.u16(svcProtocol, proto)
+		a16 := make([]byte, 16)
+		copy(a16, addr.AsSlice())
+		w.put(svcAddr, a16)
+		w.be16(svcPort, port)
+	}
+	w.str(svcSchedName, sched)
+	fl := make([]byte, 8)
+	binary.NativeEndian.PutUint32(fl, flags|uint32(FlagHashed))
+	binary.NativeEndian.PutUint32(fl[4:], 0xffffffff)
+	w.put(svcFlags, fl)
+	w.u32(svcTimeout, timeout)
+	w.u32(svcNetmask, 0xffffffff)
+	st := w.nest(10) // IPVS_SVC_ATTR_STATS
+	w.u32(1, 42)
+	w.end(st)
+	w.end(s)
+	return w.b
+}
+
+func TestParseService(t *testing.T) {
+	v4, v6 := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("2001:db8::1")
+	for _, tc := range []struct {
+		name   string
+		msg    []byte
+		want   VirtualServer
+		wantOK bool
+	}{{
+		name:   "ipv4 in 16 bytes, hashed dropped",
+		msg:    kernelService(unix.AF_INET, 17, v4, 53, 0, "sh", 0x18, 0),
+		want:   VirtualServer{Key: Key{v4, UDP, 53}, Scheduler: "sh", Flags: FlagSchedSH1 | FlagSchedSH2},
+		wantOK: true,
+	}, {
+		name:   "ipv6 sctp persistent",
+		msg:    kernelService(unix.AF_INET6, 132, v6, 9, 0, "rr", 1, 60),
+		want:   VirtualServer{Key: Key{v6, SCTP, 9}, Scheduler: "rr", Flags: FlagPersistent, Timeout: 60},
+		wantOK: true,
+	}, {
+		name: "fwmark skipped",
+		msg:  kernelService(unix.AF_INET, 0, netip.Addr{}, 0, 7, "rr", 0, 0),
+	}, {
+		name: "unknown protocol skipped",
+		msg:  kernelService(unix.AF_INET, 1, v4, 0, 0, "rr", 0, 0),
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok, err := parseService(tc.msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != tc.wantOK || got != tc.want {
+				t.Errorf("parseService = %+v, %v; want %+v, %v", got, ok, tc.want, tc.wantOK)
+			}
+		})
+	}
+	good := kernelService(unix.AF_INET, 6, v4, 80, 0, "rr", 0, 0)
+	for name, msg := range map[string][]byte{
+		"no service attribute":         {},
+		"nest longer than the message": append(binary.NativeEndian.AppendUint16(nil, uint16(len(good)+8)), good[2:]...),
+		"short port": func() []byte {
+			var w attrWriter
+			s := w.nest(attrService)
+			w.u16(svcAF, unix.AF_INET)
+			w.put(svcPort, []byte{1})
+			w.end(s)
+			return w.b
+		}(),
+	} {
+		if _, _, err := parseService(msg); err == nil {
+			t.Errorf("%s: parsed without an error", name)
+		}
+	}
+}
+
+// kernelDest builds a destination attribute as the kernel dumps it (af 0: an old kernel
+// without the family attribute).
+func kernelDest(addr netip.Addr, port uint16, af uint16, weight, active, inactive uint32) []byte {
+	var w attrWriter
+	s := w.nest(attrDest)
+	a16 := make([]byte, 16)
+	copy(a16, addr.AsSlice())
+	w.put(destAddr, a16)
+	w.be16(destPort, port)
+	w.u32(destFwdMethod, fwdMasq)
+	w.u32(destWeight, weight)
+	w.u32(destActiveConns, active)
+	w.u32(destInactConns, inactive)
+	if af != 0 {
+		w.u16(destAddrFamily, af)
+	}
+	w.end(s)
+	return w.b
+}
+
+func TestDestinations(t *testing.T) {
+	vs4 := Key{netip.MustParseAddr("10.0.0.1"), TCP, 80}
+	vs6 := Key{netip.MustParseAddr("2001:db8::1"), TCP, 80}
+	for _, tc := range []struct {
+		vs Key
+		rs RealServer
+		af uint16
+	}{
+		{vs4, RealServer{netip.MustParseAddr("10.1.0.1"), 8080, 1}, unix.AF_INET},
+		{vs4, RealServer{netip.MustParseAddr("10.1.0.2"), 8080, 7}, 0},
+		{vs6, RealServer{netip.MustParseAddr("2001:db8::2"), 8080, 0}, unix.AF_INET6},
+		{vs6, RealServer{netip.MustParseAddr("2001:db8::3"), 1, 1}, 0},
+	} {
+		var w attrWriter
+		if err := putDest(&w, tc.vs, tc.rs, true); err != nil {
+			t.Fatal(err)
+		}
+		a := attrsOf(t, attrsOf(t, w.b)[attrDest])
+		wantAF := uint16(unix.AF_INET)
+		if tc.vs.Address.Is6() {
+			wantAF = unix.AF_INET6
+		}
+		if string(a[destAddr]) != string(tc.rs.Address.AsSlice()) || binary.BigEndian.Uint16(a[destPort]) != tc.rs.Port ||
+			binary.NativeEndian.Uint16(a[destAddrFamily]) != wantAF ||
+			binary.NativeEndian.Uint32(a[destFwdMethod]) != libipvs.ConnectionFlagMasq ||
+			binary.NativeEndian.Uint32(a[destWeight]) != uint32(tc.rs.Weight) {
+			t.Errorf("%s: request attributes %v", tc.rs, a)
+		}
+		got, err := parseDest(kernelDest(tc.rs.Address, tc.rs.Port, tc.af, uint32(tc.rs.Weight), 3, 4), tc.vs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := RealServerStatus{RealServer: tc.rs, ActiveConnections: 3, InactiveConnections: 4}
+		if got != want {
+			t.Errorf("parsed %+v, want %+v", got, want)
+		}
+	}
+	var w attrWriter
+	if err := putDest(&w, vs4, RealServer{netip.MustParseAddr("2001:db8::2"), 80, 1}, true); err == nil {
+		t.Error("mixed families accepted")
+	}
+	if err := putDest(&w, vs4, RealServer{netip.MustParseAddr("10.1.0.1"), 80, -1}, true); err == nil {
+		t.Error("negative weight accepted")
+	}
+	if _, err := parseDest(nil, vs4); err == nil {
+		t.Error("message without a destination parsed")
+	}
+}
+
+// datagram builds netlink messages as the kernel sends them.
+type datagram struct{ b []byte }
+
+func (d *datagram) msg(typ, flags uint16, seq uint32, body []byte) *datagram {
+	l := unix.NLMSG_HDRLEN + len(body)
+	d.b = binary.NativeEndian.AppendUint32(d.b, uint32(l))
+	d.b = binary.NativeEndian.AppendUint16(d.b, typ)
+	d.b = binary.NativeEndian.AppendUint16(d.b, flags)
+	d.b = binary.NativeEndian.AppendUint32(d.b, seq)
+	d.b = binary.NativeEndian.AppendUint32(d.b, 1234)
+	d.b = append(d.b, body...)
+	for len(d.b)%4 != 0 {
+		d.b = append(d.b, 0)
+	}
+	return d
+}
+
+func errBody(errno int32) []byte { return binary.NativeEndian.AppendUint32(nil, uint32(errno)) }
+
+func TestGenlWalk(t *testing.T) {
+	const fam = 0x20
+	genl := func(payload string) []byte { return append([]byte{cmdNewService, genlVersion, 0, 0}, payload...) }
+	c := &genlConn{family: fam, seq: 7}
+	var got []string
+	collect := func(attrs []byte) error { got = append(got, string(attrs)); return nil }
+
+	// A dump over two datagrams; a stale answer of request 6 is skipped.
+	d1 := (&datagram{}).msg(fam, unix.NLM_F_MULTI, 6, genl("old")).msg(fam, unix.NLM_F_MULTI, 7, genl("a1"))
+	done, intr, err := c.walk(d1.b, true, collect)
+	if done || intr || err != nil {
+		t.Fatalf("first datagram: done=%v interrupted=%v err=%v", done, intr, err)
+	}
+	d2 := (&datagram{}).msg(fam, unix.NLM_F_MULTI|unix.NLM_F_DUMP_INTR, 7, genl("b2")).msg(unix.NLMSG_DONE, unix.NLM_F_MULTI, 7, errBody(0))
+	done, intr, err = c.walk(d2.b, true, collect)
+	if !done || !intr || err != nil {
+		t.Fatalf("second datagram: done=%v interrupted=%v err=%v", done, intr, err)
+	}
+	if len(got) != 2 || got[0] != "a1" || got[1] != "b2" {
+		t.Errorf("dump messages %q", got)
+	}
+
+	// Acknowledgements: 0 is success, a negative errno is that error.
+	ack := (&datagram{}).msg(unix.NLMSG_ERROR, 0, 7, errBody(0))
+	if done, _, err := c.walk(ack.b, false, nil); !done || err != nil {
+		t.Errorf("ack: done=%v err=%v", done, err)
+	}
+	nack := (&datagram{}).msg(unix.NLMSG_ERROR, 0, 7, errBody(-int32(syscall.EEXIST)))
+	if _, _, err := c.walk(nack.b, false, nil); !errors.Is(err, syscall.EEXIST) {
+		t.Errorf("error answer: %v, want EEXIST", err)
+	}
+	bad := (&datagram{}).msg(fam, 0, 7, genl("x"))
+	binary.NativeEndian.PutUint32(bad.b, uint32(len(bad.b)+4))
+	if _, _, err := c.walk(bad.b, true, collect); err == nil {
+		t.Error("message longer than its datagram accepted")
+	}
+	stop := errors.New("stop")
+	if _, _, err := c.walk((&datagram{}).msg(fam, unix.NLM_F_MULTI, 7, genl("z")).b, true, func([]byte) error { return stop }); !errors.Is(err, stop) {
+		t.Errorf("callback error: %v", err)
+	}
+}
+
+func TestMergeTimeouts(t *testing.T) {
+	cur := libipvs.Config{TimeoutTCP: 900e9, TimeoutTCPFin: 120e9, TimeoutUDP: 300e9}
+	got := mergeTimeouts(cur, 0, 30e9, 0)
+	want := libipvs.Config{TimeoutTCP: 900e9, TimeoutTCPFin: 30e9, TimeoutUDP: 300e9}
+	if got != want {
+		t.Errorf("mergeTimeouts = %+v, want %+v", got, want)
+	}
+}

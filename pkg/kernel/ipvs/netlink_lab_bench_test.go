@@ -1,0 +1,75 @@
+//go:build lab
+
+package ipvs
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/internal/nstest"
+	libipvs "github.com/moby/ipvs"
+	"golang.org/x/sys/unix"
+)
+
+// BenchmarkRealServerRequests compares this adapter's requests with moby/ipvs's (which it used
+// before) on the lab kernel, in one run: an add and a delete of a real server per iteration,
+// and the dump of a virtual server's 50 real servers (the verification's read). Run with
+//
+//	go test -tags lab -exec "$PWD/hack/lab/run-in-guest.sh" -run '^$' -bench RealServerRequests -benchmem ./pkg/kernel/ipvs/
+func BenchmarkRealServerRequests(b *testing.B) {
+	nstest.Enter(b)
+	n, err := NewNetlink()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	vs := VirtualServer{Key: Key{netip.MustParseAddr("10.96.0.1"), TCP, 80}, Scheduler: "rr"}
+	if err := n.AddVirtualServer(vs); err != nil {
+		b.Fatal(err)
+	}
+	for i := range 50 {
+		if err := n.AddRealServer(vs.Key, RealServer{netip.AddrFrom4([4]byte{10, 244, 1, byte(i)}), 8080, 1}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rs := RealServer{netip.MustParseAddr("10.244.2.1"), 8080, 1}
+	mSvc := &libipvs.Service{Address: net.IP{10, 96, 0, 1}, Protocol: unix.IPPROTO_TCP, Port: 80,
+		AddressFamily: unix.AF_INET, Netmask: 0xffffffff, SchedName: "rr"}
+	mDst := &libipvs.Destination{Address: net.IP{10, 244, 2, 1}, Port: 8080, Weight: 1, AddressFamily: unix.AF_INET}
+
+	b.Run("write/moby", func(b *testing.B) {
+		for b.Loop() {
+			if err := n.h.NewDestination(mSvc, mDst); err != nil {
+				b.Fatal(err)
+			}
+			if err := n.h.DelDestination(mSvc, mDst); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("write/ours", func(b *testing.B) {
+		for b.Loop() {
+			if err := n.AddRealServer(vs.Key, rs); err != nil {
+				b.Fatal(err)
+			}
+			if err := n.DeleteRealServer(vs.Key, rs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("list50/moby", func(b *testing.B) {
+		for b.Loop() {
+			if d, err := n.h.GetDestinations(mSvc); err != nil || len(d) != 50 {
+				b.Fatal(len(d), err)
+			}
+		}
+	})
+	b.Run("list50/ours", func(b *testing.B) {
+		for b.Loop() {
+			if d, err := n.ListRealServers(vs.Key); err != nil || len(d) != 50 {
+				b.Fatal(len(d), err)
+			}
+		}
+	})
+}
