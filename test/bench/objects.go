@@ -117,7 +117,7 @@ type Result struct {
 // Floor: loading the same virtual and real servers into an empty kernel (a fresh netns).
 type Floor struct {
 	IpvsadmRestoreSec float64 // ipvsadm --restore of the whole set (one process)
-	NetlinkBatchSec   float64 // moby/ipvs NewService + NewDestination, one request each
+	NetlinkBatchSec   float64 // pkg/kernel/ipvs (the proxier's adapter): one request per object
 }
 
 // ImplResult is one kube-proxy's figures.
