@@ -63,7 +63,7 @@ bench: build tools
 # The steady windows of bench-short span at least one 30 s resync of each proxier, so its
 # steady-CPU row compares like with like.
 bench-short: build tools
-	BENCH_SIZES=200 BENCH_STEADY=60 BENCH_STRACE=30 BENCH_CHANGES=6 BENCH_REPORT=_output/bench-short-report.md hack/bench.sh
+	BENCH_SIZES=200 BENCH_STEADY=40 BENCH_STRACE=30 BENCH_CHANGES=6 BENCH_REPORT=_output/bench-short-report.md hack/bench.sh
 
 # CI runs upstream kube-proxy on the Fork* e2e scenarios only (they assert its failure); the
 # others pass on both and upstream's slow syncs made them most of CI's 90 minutes.
