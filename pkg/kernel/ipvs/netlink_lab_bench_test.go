@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/internal/nstest"
 	libipvs "github.com/moby/ipvs"
 	"golang.org/x/sys/unix"
 )
@@ -18,12 +17,7 @@ import (
 //
 //	go test -tags lab -exec "$PWD/hack/lab/run-in-guest.sh" -run '^$' -bench RealServerRequests -benchmem ./pkg/kernel/ipvs/
 func BenchmarkRealServerRequests(b *testing.B) {
-	nstest.Enter(b)
-	n, err := NewNetlink()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer n.Close()
+	n := labNetlink(b)
 	vs := VirtualServer{Key: Key{netip.MustParseAddr("10.96.0.1"), TCP, 80}, Scheduler: "rr"}
 	if err := n.AddVirtualServer(vs); err != nil {
 		b.Fatal(err)

@@ -14,14 +14,21 @@ import (
 	libipvs "github.com/moby/ipvs"
 )
 
-// TestNetlinkLab programs IPVS in a fresh namespace and checks every change by reading it back.
-func TestNetlinkLab(t *testing.T) {
+// labNetlink opens the adapter in a fresh network namespace, closed when the test ends.
+func labNetlink(t testing.TB) *Netlink {
+	t.Helper()
 	nstest.Enter(t)
 	n, err := NewNetlink()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer n.Close()
+	t.Cleanup(n.Close)
+	return n
+}
+
+// TestNetlinkLab programs IPVS in a fresh namespace and checks every change by reading it back.
+func TestNetlinkLab(t *testing.T) {
+	n := labNetlink(t)
 
 	if vss, err := n.ListVirtualServers(); err != nil || len(vss) != 0 {
 		t.Fatalf("fresh namespace: %v, %v", vss, err)
@@ -143,12 +150,7 @@ func assertRSs(t *testing.T, n *Netlink, vs Key, want ...RealServer) {
 // most 32 KiB), skips a firewall-mark service it does not manage, and checks the socket still
 // pairs each answer with its request after a failed one.
 func TestNetlinkLabLargeDumps(t *testing.T) {
-	nstest.Enter(t)
-	n, err := NewNetlink()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	n := labNetlink(t)
 
 	const nVS, nRS = 1500, 1200
 	var want []VirtualServer
