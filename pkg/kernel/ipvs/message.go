@@ -4,11 +4,12 @@ package ipvs
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/internal/nlmsg"
 )
 
 // The IPVS generic netlink protocol (include/uapi/linux/ip_vs.h): a request is a genl header
@@ -39,75 +40,17 @@ const (
 	svcTimeout   = 8 // u32 seconds
 	svcNetmask   = 9 // u32
 
-	destAddr         = 1  // 4 or 16 bytes
-	destPort         = 2  // u16, network order
-	destFwdMethod    = 3  // u32
-	destWeight       = 4  // u32 (the kernel holds it signed)
-	destUThresh      = 5  // u32
-	destLThresh      = 6  // u32
-	destActiveConns  = 7  // u32
-	destInactConns   = 8  // u32
-	destAddrFamily   = 11 // u16, kernels since 4.15
-	fwdMasq          = 0  // IP_VS_CONN_F_MASQ
-	nlaTypeMask      = 0x3fff
-	nlaHeaderLen     = 4
-	genlHeaderLength = 4
+	destAddr        = 1  // 4 or 16 bytes
+	destPort        = 2  // u16, network order
+	destFwdMethod   = 3  // u32
+	destWeight      = 4  // u32 (the kernel holds it signed)
+	destUThresh     = 5  // u32
+	destLThresh     = 6  // u32
+	destActiveConns = 7  // u32
+	destInactConns  = 8  // u32
+	destAddrFamily  = 11 // u16, kernels since 4.15
+	fwdMasq         = 0  // IP_VS_CONN_F_MASQ
 )
-
-// attrWriter appends netlink attributes to a reused buffer (host byte order, 4-byte aligned).
-type attrWriter struct{ b []byte }
-
-func (w *attrWriter) put(typ uint16, payload []byte) {
-	w.header(typ, len(payload))
-	w.b = append(w.b, payload...)
-	w.pad()
-}
-
-func (w *attrWriter) header(typ uint16, payloadLen int) {
-	w.b = binary.NativeEndian.AppendUint16(w.b, uint16(nlaHeaderLen+payloadLen))
-	w.b = binary.NativeEndian.AppendUint16(w.b, typ)
-}
-
-func (w *attrWriter) pad() {
-	for len(w.b)%4 != 0 {
-		w.b = append(w.b, 0)
-	}
-}
-
-func (w *attrWriter) u16(typ, v uint16) {
-	w.header(typ, 2)
-	w.b = binary.NativeEndian.AppendUint16(w.b, v)
-	w.pad()
-}
-
-func (w *attrWriter) be16(typ, v uint16) {
-	w.header(typ, 2)
-	w.b = binary.BigEndian.AppendUint16(w.b, v)
-	w.pad()
-}
-
-func (w *attrWriter) u32(typ uint16, v uint32) {
-	w.header(typ, 4)
-	w.b = binary.NativeEndian.AppendUint32(w.b, v)
-}
-
-func (w *attrWriter) str(typ uint16, s string) {
-	w.header(typ, len(s)+1)
-	w.b = append(w.b, s...)
-	w.b = append(w.b, 0)
-	w.pad()
-}
-
-// nest starts a nested attribute; end(start) writes its length once its children are in.
-func (w *attrWriter) nest(typ uint16) int {
-	start := len(w.b)
-	w.header(typ, 0)
-	return start
-}
-
-func (w *attrWriter) end(start int) {
-	binary.NativeEndian.PutUint16(w.b[start:], uint16(len(w.b)-start))
-}
 
 // Netmasks as upstream kube-proxy programs them: a host mask, in the kernel's per-family spelling
 // (a 32-bit mask for IPv4, a prefix length for IPv6).
@@ -118,7 +61,7 @@ const (
 
 // putService writes the service attribute: with full (new and set) everything the kernel
 // requires of a complete service; otherwise only what identifies it (delete, real servers).
-func putService(w *attrWriter, vs VirtualServer, full bool) error {
+func putService(w *nlmsg.Writer, vs VirtualServer, full bool) error {
 	k := vs.Key
 	if err := validKey(k); err != nil {
 		return err
@@ -128,27 +71,27 @@ func putService(w *attrWriter, vs VirtualServer, full bool) error {
 	if k.Address.Is6() {
 		af, mask = unix.AF_INET6, netmaskV6
 	}
-	start := w.nest(attrService)
-	w.u16(svcAF, af)
-	w.u16(svcProtocol, proto)
-	w.put(svcAddr, k.Address.AsSlice())
-	w.be16(svcPort, k.Port)
+	start := w.Nest(attrService)
+	w.U16(svcAF, af)
+	w.U16(svcProtocol, proto)
+	w.Put(svcAddr, k.Address.AsSlice())
+	w.BE16(svcPort, k.Port)
 	if full {
-		w.str(svcSchedName, vs.Scheduler)
+		w.Str(svcSchedName, vs.Scheduler)
 		var fl [8]byte
 		binary.NativeEndian.PutUint32(fl[0:], uint32(vs.Flags&^FlagHashed))
 		binary.NativeEndian.PutUint32(fl[4:], 0xffffffff) // mask: every flag is as given
-		w.put(svcFlags, fl[:])
-		w.u32(svcTimeout, vs.Timeout)
-		w.u32(svcNetmask, mask)
+		w.Put(svcFlags, fl[:])
+		w.U32(svcTimeout, vs.Timeout)
+		w.U32(svcNetmask, mask)
 	}
-	w.end(start)
+	w.End(start)
 	return nil
 }
 
 // putDest writes the destination attribute. Forwarding is always masquerade; the family is
 // sent so a kernel that supports mixed families never guesses.
-func putDest(w *attrWriter, vs Key, rs RealServer, full bool) error {
+func putDest(w *nlmsg.Writer, vs Key, rs RealServer, full bool) error {
 	if err := validRealServer(vs, rs); err != nil {
 		return err
 	}
@@ -159,73 +102,18 @@ func putDest(w *attrWriter, vs Key, rs RealServer, full bool) error {
 	if rs.Address.Is6() {
 		af = unix.AF_INET6
 	}
-	start := w.nest(attrDest)
-	w.put(destAddr, rs.Address.AsSlice())
-	w.be16(destPort, rs.Port)
-	w.u16(destAddrFamily, af)
+	start := w.Nest(attrDest)
+	w.Put(destAddr, rs.Address.AsSlice())
+	w.BE16(destPort, rs.Port)
+	w.U16(destAddrFamily, af)
 	if full {
-		w.u32(destFwdMethod, fwdMasq)
-		w.u32(destWeight, uint32(rs.Weight))
-		w.u32(destUThresh, 0)
-		w.u32(destLThresh, 0)
+		w.U32(destFwdMethod, fwdMasq)
+		w.U32(destWeight, uint32(rs.Weight))
+		w.U32(destUThresh, 0)
+		w.U32(destLThresh, 0)
 	}
-	w.end(start)
+	w.End(start)
 	return nil
-}
-
-var errShortAttr = errors.New("malformed netlink attribute")
-
-// eachAttr calls f for every attribute in b, with its type (flags masked off) and payload.
-func eachAttr(b []byte, f func(typ uint16, v []byte) error) error {
-	for len(b) >= nlaHeaderLen {
-		l := int(binary.NativeEndian.Uint16(b))
-		if l < nlaHeaderLen || l > len(b) {
-			return errShortAttr
-		}
-		if err := f(binary.NativeEndian.Uint16(b[2:])&nlaTypeMask, b[nlaHeaderLen:l]); err != nil {
-			return err
-		}
-		l = (l + 3) &^ 3
-		if l >= len(b) {
-			return nil
-		}
-		b = b[l:]
-	}
-	return nil
-}
-
-// nested returns the payload of the first attribute of type typ in msg (a genl message's
-// attributes), or nil.
-func nested(msg []byte, typ uint16) ([]byte, error) {
-	var out []byte
-	err := eachAttr(msg, func(t uint16, v []byte) error {
-		if t == typ && out == nil {
-			out = v
-		}
-		return nil
-	})
-	return out, err
-}
-
-func u16At(v []byte) (uint16, error) {
-	if len(v) < 2 {
-		return 0, errShortAttr
-	}
-	return binary.NativeEndian.Uint16(v), nil
-}
-
-func u32At(v []byte) (uint32, error) {
-	if len(v) < 4 {
-		return 0, errShortAttr
-	}
-	return binary.NativeEndian.Uint32(v), nil
-}
-
-func be16At(v []byte) (uint16, error) {
-	if len(v) < 2 {
-		return 0, errShortAttr
-	}
-	return binary.BigEndian.Uint16(v), nil
 }
 
 // addrAt reads an address attribute of the given family: the kernel sends the 16 bytes of a
@@ -243,7 +131,7 @@ func addrAt(v []byte, af uint16) (netip.Addr, error) {
 // parseService reads one service of a dump. ok is false for services this adapter does not
 // manage: firewall-mark services (no address) and unknown protocols or families.
 func parseService(msg []byte) (vs VirtualServer, ok bool, err error) {
-	attrs, err := nested(msg, attrService)
+	attrs, err := nlmsg.Nested(msg, attrService)
 	if err != nil || attrs == nil {
 		return VirtualServer{}, false, fmt.Errorf("IPVS service message without a service: %w", err)
 	}
@@ -251,24 +139,24 @@ func parseService(msg []byte) (vs VirtualServer, ok bool, err error) {
 	var addr, sched []byte
 	var fwmark uint32
 	var flags, timeout uint32
-	err = eachAttr(attrs, func(t uint16, v []byte) (err error) {
+	err = nlmsg.Attrs(attrs, func(t uint16, v []byte) (err error) {
 		switch t {
 		case svcAF:
-			af, err = u16At(v)
+			af, err = nlmsg.U16(v)
 		case svcProtocol:
-			proto, err = u16At(v)
+			proto, err = nlmsg.U16(v)
 		case svcAddr:
 			addr = v
 		case svcPort:
-			port, err = be16At(v)
+			port, err = nlmsg.BE16(v)
 		case svcFWMark:
-			fwmark, err = u32At(v)
+			fwmark, err = nlmsg.U32(v)
 		case svcSchedName:
 			sched = v
 		case svcFlags:
-			flags, err = u32At(v)
+			flags, err = nlmsg.U32(v)
 		case svcTimeout:
-			timeout, err = u32At(v)
+			timeout, err = nlmsg.U32(v)
 		}
 		return err
 	})
@@ -294,7 +182,7 @@ func parseService(msg []byte) (vs VirtualServer, ok bool, err error) {
 // parseDest reads one destination of a dump of vs's real servers. Kernels before 4.15 send
 // no family: it is then the virtual server's.
 func parseDest(msg []byte, vs Key) (RealServerStatus, error) {
-	attrs, err := nested(msg, attrDest)
+	attrs, err := nlmsg.Nested(msg, attrDest)
 	if err != nil || attrs == nil {
 		return RealServerStatus{}, fmt.Errorf("IPVS destination message without a destination: %w", err)
 	}
@@ -305,20 +193,20 @@ func parseDest(msg []byte, vs Key) (RealServerStatus, error) {
 	var addr []byte
 	var port uint16
 	var weight, active, inactive uint32
-	err = eachAttr(attrs, func(t uint16, v []byte) (err error) {
+	err = nlmsg.Attrs(attrs, func(t uint16, v []byte) (err error) {
 		switch t {
 		case destAddr:
 			addr = v
 		case destPort:
-			port, err = be16At(v)
+			port, err = nlmsg.BE16(v)
 		case destWeight:
-			weight, err = u32At(v)
+			weight, err = nlmsg.U32(v)
 		case destActiveConns:
-			active, err = u32At(v)
+			active, err = nlmsg.U32(v)
 		case destInactConns:
-			inactive, err = u32At(v)
+			inactive, err = nlmsg.U32(v)
 		case destAddrFamily:
-			af, err = u16At(v)
+			af, err = nlmsg.U16(v)
 		}
 		return err
 	})

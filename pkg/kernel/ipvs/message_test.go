@@ -4,20 +4,20 @@ package ipvs
 
 import (
 	"encoding/binary"
-	"errors"
 	"net/netip"
-	"syscall"
 	"testing"
 
 	libipvs "github.com/moby/ipvs"
 	"golang.org/x/sys/unix"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/internal/nlmsg"
 )
 
 // attrsOf decodes one level of attributes into type -> payload (the last of a type wins).
 func attrsOf(t *testing.T, b []byte) map[uint16][]byte {
 	t.Helper()
 	out := map[uint16][]byte{}
-	if err := eachAttr(b, func(typ uint16, v []byte) error { out[typ] = v; return nil }); err != nil {
+	if err := nlmsg.Attrs(b, func(typ uint16, v []byte) error { out[typ] = v; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return out
@@ -52,14 +52,14 @@ func TestPutService(t *testing.T) {
 		af:   unix.AF_INET, proto: 6, addr: []byte{10, 0, 0, 3},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			var w attrWriter
+			var w nlmsg.Writer
 			if err := putService(&w, tc.vs, tc.full); err != nil {
 				t.Fatal(err)
 			}
-			if len(w.b)%4 != 0 || int(binary.NativeEndian.Uint16(w.b)) != len(w.b) {
-				t.Fatalf("nest length %d for %d bytes", binary.NativeEndian.Uint16(w.b), len(w.b))
+			if len(w.B)%4 != 0 || int(binary.NativeEndian.Uint16(w.B)) != len(w.B) {
+				t.Fatalf("nest length %d for %d bytes", binary.NativeEndian.Uint16(w.B), len(w.B))
 			}
-			top := attrsOf(t, w.b)
+			top := attrsOf(t, w.B)
 			a := attrsOf(t, top[attrService])
 			if got := binary.NativeEndian.Uint16(a[svcAF]); got != tc.af {
 				t.Errorf("af %d, want %d", got, tc.af)
@@ -105,7 +105,7 @@ func TestPutServiceRejects(t *testing.T) {
 		"zone":            {netip.MustParseAddr("fe80::1%eth0"), TCP, 1},
 		"protocol":        {netip.MustParseAddr("10.0.0.1"), "ICMP", 1},
 	} {
-		var w attrWriter
+		var w nlmsg.Writer
 		if err := putService(&w, VirtualServer{Key: k, Scheduler: "rr"}, true); err == nil {
 			t.Errorf("%s: putService(%v) succeeded", name, k)
 		}
@@ -115,30 +115,30 @@ func TestPutServiceRejects(t *testing.T) {
 // kernelService builds a service attribute as the kernel dumps it: 16-byte address, the hashed
 // flag set, statistics nested.
 func kernelService(af, proto uint16, addr netip.Addr, port uint16, fwmark uint32, sched string, flags, timeout uint32) []byte {
-	var w attrWriter
-	s := w.nest(attrService)
-	w.u16(svcAF, af)
+	var w nlmsg.Writer
+	s := w.Nest(attrService)
+	w.U16(svcAF, af)
 	if fwmark != 0 {
-		w.u32(svcFWMark, fwmark)
+		w.U32(svcFWMark, fwmark)
 	} else {
-		w.u16(svcProtocol, proto)
+		w.U16(svcProtocol, proto)
 		a16 := make([]byte, 16)
 		copy(a16, addr.AsSlice())
-		w.put(svcAddr, a16)
-		w.be16(svcPort, port)
+		w.Put(svcAddr, a16)
+		w.BE16(svcPort, port)
 	}
-	w.str(svcSchedName, sched)
+	w.Str(svcSchedName, sched)
 	fl := make([]byte, 8)
 	binary.NativeEndian.PutUint32(fl, flags|uint32(FlagHashed))
 	binary.NativeEndian.PutUint32(fl[4:], 0xffffffff)
-	w.put(svcFlags, fl)
-	w.u32(svcTimeout, timeout)
-	w.u32(svcNetmask, 0xffffffff)
-	st := w.nest(10) // IPVS_SVC_ATTR_STATS
-	w.u32(1, 42)
-	w.end(st)
-	w.end(s)
-	return w.b
+	w.Put(svcFlags, fl)
+	w.U32(svcTimeout, timeout)
+	w.U32(svcNetmask, 0xffffffff)
+	st := w.Nest(10) // IPVS_SVC_ATTR_STATS
+	w.U32(1, 42)
+	w.End(st)
+	w.End(s)
+	return w.B
 }
 
 func TestParseService(t *testing.T) {
@@ -180,12 +180,12 @@ func TestParseService(t *testing.T) {
 		"no service attribute":         {},
 		"nest longer than the message": append(binary.NativeEndian.AppendUint16(nil, uint16(len(good)+8)), good[2:]...),
 		"short port": func() []byte {
-			var w attrWriter
-			s := w.nest(attrService)
-			w.u16(svcAF, unix.AF_INET)
-			w.put(svcPort, []byte{1})
-			w.end(s)
-			return w.b
+			var w nlmsg.Writer
+			s := w.Nest(attrService)
+			w.U16(svcAF, unix.AF_INET)
+			w.Put(svcPort, []byte{1})
+			w.End(s)
+			return w.B
 		}(),
 	} {
 		if _, _, err := parseService(msg); err == nil {
@@ -197,21 +197,21 @@ func TestParseService(t *testing.T) {
 // kernelDest builds a destination attribute as the kernel dumps it (af 0: an old kernel
 // without the family attribute).
 func kernelDest(addr netip.Addr, port uint16, af uint16, weight, active, inactive uint32) []byte {
-	var w attrWriter
-	s := w.nest(attrDest)
+	var w nlmsg.Writer
+	s := w.Nest(attrDest)
 	a16 := make([]byte, 16)
 	copy(a16, addr.AsSlice())
-	w.put(destAddr, a16)
-	w.be16(destPort, port)
-	w.u32(destFwdMethod, fwdMasq)
-	w.u32(destWeight, weight)
-	w.u32(destActiveConns, active)
-	w.u32(destInactConns, inactive)
+	w.Put(destAddr, a16)
+	w.BE16(destPort, port)
+	w.U32(destFwdMethod, fwdMasq)
+	w.U32(destWeight, weight)
+	w.U32(destActiveConns, active)
+	w.U32(destInactConns, inactive)
 	if af != 0 {
-		w.u16(destAddrFamily, af)
+		w.U16(destAddrFamily, af)
 	}
-	w.end(s)
-	return w.b
+	w.End(s)
+	return w.B
 }
 
 func TestDestinations(t *testing.T) {
@@ -227,11 +227,11 @@ func TestDestinations(t *testing.T) {
 		{vs6, RealServer{netip.MustParseAddr("2001:db8::2"), 8080, 0}, unix.AF_INET6},
 		{vs6, RealServer{netip.MustParseAddr("2001:db8::3"), 1, 1}, 0},
 	} {
-		var w attrWriter
+		var w nlmsg.Writer
 		if err := putDest(&w, tc.vs, tc.rs, true); err != nil {
 			t.Fatal(err)
 		}
-		a := attrsOf(t, attrsOf(t, w.b)[attrDest])
+		a := attrsOf(t, attrsOf(t, w.B)[attrDest])
 		wantAF := uint16(unix.AF_INET)
 		if tc.vs.Address.Is6() {
 			wantAF = unix.AF_INET6
@@ -251,7 +251,7 @@ func TestDestinations(t *testing.T) {
 			t.Errorf("parsed %+v, want %+v", got, want)
 		}
 	}
-	var w attrWriter
+	var w nlmsg.Writer
 	if err := putDest(&w, vs4, RealServer{netip.MustParseAddr("2001:db8::2"), 80, 1}, true); err == nil {
 		t.Error("mixed families accepted")
 	}
@@ -260,67 +260,6 @@ func TestDestinations(t *testing.T) {
 	}
 	if _, err := parseDest(nil, vs4); err == nil {
 		t.Error("message without a destination parsed")
-	}
-}
-
-// datagram builds netlink messages as the kernel sends them.
-type datagram struct{ b []byte }
-
-func (d *datagram) msg(typ, flags uint16, seq uint32, body []byte) *datagram {
-	l := unix.NLMSG_HDRLEN + len(body)
-	d.b = binary.NativeEndian.AppendUint32(d.b, uint32(l))
-	d.b = binary.NativeEndian.AppendUint16(d.b, typ)
-	d.b = binary.NativeEndian.AppendUint16(d.b, flags)
-	d.b = binary.NativeEndian.AppendUint32(d.b, seq)
-	d.b = binary.NativeEndian.AppendUint32(d.b, 1234)
-	d.b = append(d.b, body...)
-	for len(d.b)%4 != 0 {
-		d.b = append(d.b, 0)
-	}
-	return d
-}
-
-func errBody(errno int32) []byte { return binary.NativeEndian.AppendUint32(nil, uint32(errno)) }
-
-func TestGenlWalk(t *testing.T) {
-	const fam = 0x20
-	genl := func(payload string) []byte { return append([]byte{cmdNewService, genlVersion, 0, 0}, payload...) }
-	c := &genlConn{family: fam, seq: 7}
-	var got []string
-	collect := func(attrs []byte) error { got = append(got, string(attrs)); return nil }
-
-	// A dump over two datagrams; a stale answer of request 6 is skipped.
-	d1 := (&datagram{}).msg(fam, unix.NLM_F_MULTI, 6, genl("old")).msg(fam, unix.NLM_F_MULTI, 7, genl("a1"))
-	done, intr, err := c.walk(d1.b, true, collect)
-	if done || intr || err != nil {
-		t.Fatalf("first datagram: done=%v interrupted=%v err=%v", done, intr, err)
-	}
-	d2 := (&datagram{}).msg(fam, unix.NLM_F_MULTI|unix.NLM_F_DUMP_INTR, 7, genl("b2")).msg(unix.NLMSG_DONE, unix.NLM_F_MULTI, 7, errBody(0))
-	done, intr, err = c.walk(d2.b, true, collect)
-	if !done || !intr || err != nil {
-		t.Fatalf("second datagram: done=%v interrupted=%v err=%v", done, intr, err)
-	}
-	if len(got) != 2 || got[0] != "a1" || got[1] != "b2" {
-		t.Errorf("dump messages %q", got)
-	}
-
-	// Acknowledgements: 0 is success, a negative errno is that error.
-	ack := (&datagram{}).msg(unix.NLMSG_ERROR, 0, 7, errBody(0))
-	if done, _, err := c.walk(ack.b, false, nil); !done || err != nil {
-		t.Errorf("ack: done=%v err=%v", done, err)
-	}
-	nack := (&datagram{}).msg(unix.NLMSG_ERROR, 0, 7, errBody(-int32(syscall.EEXIST)))
-	if _, _, err := c.walk(nack.b, false, nil); !errors.Is(err, syscall.EEXIST) {
-		t.Errorf("error answer: %v, want EEXIST", err)
-	}
-	bad := (&datagram{}).msg(fam, 0, 7, genl("x"))
-	binary.NativeEndian.PutUint32(bad.b, uint32(len(bad.b)+4))
-	if _, _, err := c.walk(bad.b, true, collect); err == nil {
-		t.Error("message longer than its datagram accepted")
-	}
-	stop := errors.New("stop")
-	if _, _, err := c.walk((&datagram{}).msg(fam, unix.NLM_F_MULTI, 7, genl("z")).b, true, func([]byte) error { return stop }); !errors.Is(err, stop) {
-		t.Errorf("callback error: %v", err)
 	}
 }
 

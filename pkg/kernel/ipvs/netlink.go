@@ -12,6 +12,8 @@ import (
 	"time"
 
 	libipvs "github.com/moby/ipvs"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/internal/nlmsg"
 	"github.com/vishvananda/netlink"
 	"k8s.io/klog/v2"
 )
@@ -98,7 +100,7 @@ func (n *Netlink) ListVirtualServers() ([]VirtualServer, error) {
 			out = append(out, vs)
 			return nil
 		})
-		if !errors.Is(err, errDumpInterrupted) {
+		if !errors.Is(err, nlmsg.ErrDumpInterrupted) {
 			break
 		}
 	}
@@ -128,7 +130,7 @@ func (n *Netlink) ListRealServers(vs Key) ([]RealServerStatus, error) {
 			out = append(out, rs)
 			return nil
 		})
-		if !errors.Is(err, errDumpInterrupted) {
+		if !errors.Is(err, nlmsg.ErrDumpInterrupted) {
 			break
 		}
 	}

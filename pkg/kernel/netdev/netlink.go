@@ -19,12 +19,23 @@ import (
 type Netlink struct {
 	links *linkIndexes
 	sock  *routeSocket
+	addrs *addrSocket
 }
 
 var _ Interface = Netlink{}
 
 // NewNetlink returns the rtnetlink implementation.
-func NewNetlink() Netlink { return Netlink{links: &linkIndexes{}, sock: &routeSocket{}} }
+func NewNetlink() Netlink {
+	return Netlink{links: &linkIndexes{}, sock: &routeSocket{}, addrs: &addrSocket{}}
+}
+
+// addrSock is the Netlink's address dumper; a Netlink{} gets one per call.
+func (n Netlink) addrSock() *addrSocket {
+	if n.addrs == nil {
+		return &addrSocket{}
+	}
+	return n.addrs
+}
 
 // dumpRetries bounds retries of a dump the kernel flagged as interrupted (the set of links or
 // addresses changed while it was read, so the result may be inconsistent).
@@ -98,16 +109,15 @@ func (n Netlink) ListAddresses(link string) ([]netip.Addr, error) {
 		n.links.forget(link)
 		return nil, err
 	}
-	n.links.remember(link, l.Attrs().Index)
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(l, netlink.FAMILY_ALL) })
+	idx := l.Attrs().Index
+	n.links.remember(link, idx)
+	addrs, err := n.addrSock().dump(func(i int, _ netip.Addr) bool { return i == idx })
 	if err != nil {
 		return nil, fmt.Errorf("listing addresses of %s: %w", link, err)
 	}
-	out := make([]netip.Addr, 0, len(addrs))
-	for _, a := range addrs {
-		if ip, ok := toAddr(a.IP); ok {
-			out = append(out, ip)
-		}
+	out := make([]netip.Addr, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.addr
 	}
 	return out, nil
 }
@@ -169,7 +179,7 @@ func deleteOtherPrefix(h *netlink.Handle, l netlink.Link, addr netip.Addr) error
 // LocalAddresses dumps every address of the namespace in one request and drops those of the
 // excluded link by index: an address bound to both kube-ipvs0 and a real link must stay (upstream
 // issue 114815). A missing excluded link excludes nothing.
-func (Netlink) LocalAddresses(exclude string) ([]netip.Addr, error) {
+func (n Netlink) LocalAddresses(exclude string) ([]netip.Addr, error) {
 	skip := -1
 	if exclude != "" {
 		l, err := linkByName(exclude)
@@ -180,18 +190,13 @@ func (Netlink) LocalAddresses(exclude string) ([]netip.Addr, error) {
 			return nil, err
 		}
 	}
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(nil, netlink.FAMILY_ALL) })
+	addrs, err := n.addrSock().dump(func(i int, a netip.Addr) bool { return i != skip && isLocalServing(a) })
 	if err != nil {
 		return nil, fmt.Errorf("listing node addresses: %w", err)
 	}
-	var out []netip.Addr
-	for _, a := range addrs {
-		if a.LinkIndex == skip {
-			continue
-		}
-		if ip, ok := toAddr(a.IP); ok && isLocalServing(ip) {
-			out = append(out, ip)
-		}
+	out := make([]netip.Addr, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.addr
 	}
 	return sortedUnique(out), nil
 }

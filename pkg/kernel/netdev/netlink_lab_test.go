@@ -172,3 +172,40 @@ func mustCIDR(t *testing.T, s string) *net.IPNet {
 	n.IP = ip
 	return n
 }
+
+// TestNetlinkManyAddressesLab lists more addresses than one datagram of a dump holds, as on a
+// node with thousands of Services, and checks both listings against what was bound.
+func TestNetlinkManyAddressesLab(t *testing.T) {
+	nstest.Enter(t)
+	n := NewNetlink()
+	const dev, count = "kube-ipvs0", 1500
+	if _, err := n.EnsureDummy(dev); err != nil {
+		t.Fatal(err)
+	}
+	var want []netip.Addr
+	for i := range count {
+		a := netip.AddrFrom4([4]byte{10, 96, byte(i >> 8), byte(i)})
+		if i%3 == 0 {
+			a = netip.AddrFrom16([16]byte{0xfd, 0, 14: byte(i >> 8), 15: byte(i)})
+		}
+		if err := n.AddAddress(dev, a); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, a)
+	}
+	got, err := n.ListAddresses(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// IPv6 gets a link-local address when a link is up; kube-ipvs0 stays down, so none here.
+	if !slices.Equal(sortedUnique(got), sortedUnique(slices.Clone(want))) {
+		t.Errorf("ListAddresses: %d addresses, want %d", len(got), len(want))
+	}
+	if err := netlink.AddrAdd(loLink(t), &netlink.Addr{IPNet: mustCIDR(t, "192.168.7.7/24")}); err != nil {
+		t.Fatal(err)
+	}
+	local, err := n.LocalAddresses(dev)
+	if err != nil || !slices.Equal(local, addrs("192.168.7.7")) {
+		t.Errorf("LocalAddresses = %v, %v; want only 192.168.7.7", local, err)
+	}
+}

@@ -1,0 +1,109 @@
+//go:build linux
+
+package netdev
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/internal/nlmsg"
+)
+
+// addrSocket reads the namespace's addresses with one RTM_GETADDR dump on an rtnetlink socket
+// of its own, parsing each message in place. A node with 10,000 Services holds as many
+// addresses on kube-ipvs0, and every sync period's verification lists them twice (the bindings,
+// and the node's own addresses without them); netlink.AddrList built a netlink.Addr with its
+// own allocations for each, and vishvananda's socket zeroes 64 KiB per datagram. The socket
+// opens at the first dump, in the namespace of the thread making it (the Netlink's namespace).
+type addrSocket struct {
+	mu sync.Mutex
+	c  *nlmsg.Conn
+}
+
+// linkAddr is an address and the index of the link it is bound to.
+type linkAddr struct {
+	index int
+	addr  netip.Addr
+}
+
+// dump returns the addresses (both families) for which keep is true. A dump the kernel flags as
+// interrupted is read again, at most dumpRetries times in all.
+func (s *addrSocket) dump(keep func(index int, a netip.Addr) bool) ([]linkAddr, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c == nil {
+		c, err := nlmsg.Open(unix.NETLINK_ROUTE)
+		if err != nil {
+			return nil, err
+		}
+		s.c = c
+	}
+	var out []linkAddr
+	var err error
+	for range dumpRetries {
+		out = out[:0]
+		w := s.c.Begin()
+		w.B = append(w.B, make([]byte, unix.SizeofIfAddrmsg)...) // family AF_UNSPEC: both
+		err = s.c.Do(unix.RTM_GETADDR, true, func(typ uint16, body []byte) error {
+			if typ != unix.RTM_NEWADDR {
+				return nil
+			}
+			idx, a, ok, err := parseAddrMsg(body)
+			if err != nil {
+				return err
+			}
+			if ok && keep(idx, a) {
+				out = append(out, linkAddr{idx, a})
+			}
+			return nil
+		})
+		if !errors.Is(err, nlmsg.ErrDumpInterrupted) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// parseAddrMsg reads an RTM_NEWADDR message: struct ifaddrmsg, then attributes. The address is
+// IFA_LOCAL when present (IPv4; IFA_ADDRESS is then the peer of a point-to-point link), else
+// IFA_ADDRESS (IPv6 sends only that), as `ip addr` and netlink.AddrList read it. ok is false
+// for families other than IPv4 and IPv6.
+func parseAddrMsg(b []byte) (index int, a netip.Addr, ok bool, err error) {
+	if len(b) < unix.SizeofIfAddrmsg {
+		return 0, netip.Addr{}, false, fmt.Errorf("%w: short ifaddrmsg", nlmsg.ErrMalformed)
+	}
+	family := b[0]
+	idx, _ := nlmsg.U32(b[4:8])
+	var address, local []byte
+	if err := nlmsg.Attrs(b[unix.SizeofIfAddrmsg:], func(typ uint16, v []byte) error {
+		switch typ {
+		case unix.IFA_ADDRESS:
+			address = v
+		case unix.IFA_LOCAL:
+			local = v
+		}
+		return nil
+	}); err != nil {
+		return 0, netip.Addr{}, false, err
+	}
+	v := address
+	if local != nil {
+		v = local
+	}
+	switch {
+	case family == unix.AF_INET && len(v) == 4:
+		return int(idx), netip.AddrFrom4([4]byte(v)), true, nil
+	case family == unix.AF_INET6 && len(v) == 16:
+		return int(idx), netip.AddrFrom16([16]byte(v)).Unmap(), true, nil
+	case family == unix.AF_INET || family == unix.AF_INET6:
+		return 0, netip.Addr{}, false, fmt.Errorf("%w: address of %d bytes for family %d", nlmsg.ErrMalformed, len(v), family)
+	}
+	return 0, netip.Addr{}, false, nil
+}
