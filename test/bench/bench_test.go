@@ -707,11 +707,18 @@ func measureImpl(t *testing.T, st settings, cs kubernetes.Interface, name, bin s
 	// 4. syscalls (strace) and own counter over a second quiet window
 	ops0, ownErr := ownOps(httpc)
 	r.Syscalls, r.StraceSec, err = straceWindow(pid, st.strace, filepath.Join(st.out, fmt.Sprintf("S%d-%s-strace.txt", st.s, name)))
-	if err != nil {
+	switch {
+	case errors.Is(err, errStraceHung):
+		// A tool's failure, not the harness's nor the proxier's: the syscall row says n/a.
+		r.Notes = append(r.Notes, fmt.Sprintf("system calls not counted: %v", err))
+		t.Logf("%s S=%d: %v; the syscall figures are n/a", name, st.s, err)
+	case err != nil:
 		fail("strace: %v", err)
 	}
-	r.NetlinkExecPerMin = float64(r.Syscalls["sendmsg"]+r.Syscalls["sendto"]+r.Syscalls["execve"]) * 60 / r.StraceSec
-	if ownErr == nil {
+	if r.StraceSec > 0 {
+		r.NetlinkExecPerMin = float64(r.Syscalls["sendmsg"]+r.Syscalls["sendto"]+r.Syscalls["execve"]) * 60 / r.StraceSec
+	}
+	if ownErr == nil && r.StraceSec > 0 {
 		ops1, err := ownOps(httpc)
 		if err == nil {
 			r.OwnOps = map[string]float64{}
@@ -843,6 +850,11 @@ func procStatus(pid int) (rssKB, hwmKB int, err error) {
 }
 
 // straceWindow counts sendmsg/sendto/execve of the process and everything it starts for d.
+// straceDetachTimeout bounds strace's exit after SIGINT; it takes a second or two when it works.
+const straceDetachTimeout = time.Minute
+
+var errStraceHung = errors.New("strace hung")
+
 func straceWindow(pid int, d time.Duration, out string) (map[string]int, float64, error) {
 	cmd := exec.Command("strace", "-f", "-c", "-e", "trace=sendmsg,sendto,execve", "-o", out, "-p", strconv.Itoa(pid))
 	var stderr strings.Builder
@@ -853,7 +865,19 @@ func straceWindow(pid int, d time.Duration, out string) (map[string]int, float64
 	start := time.Now()
 	time.Sleep(d)
 	_ = cmd.Process.Signal(syscall.SIGINT)
-	err := cmd.Wait()
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-waited:
+	case <-time.After(straceDetachTimeout):
+		// strace sometimes never finishes detaching from a proxier that forks and execs under
+		// it (seen with upstream's, twice: CI then ran out of time). Kill it, make sure the
+		// proxier is not left stopped, and go on without the figures.
+		_ = cmd.Process.Kill()
+		_ = syscall.Kill(pid, syscall.SIGCONT)
+		return nil, 0, fmt.Errorf("%w: no exit %v after SIGINT (killed; %s)", errStraceHung, straceDetachTimeout, strings.TrimSpace(stderr.String()))
+	}
 	secs := time.Since(start).Seconds()
 	b, rerr := os.ReadFile(out)
 	if rerr != nil {
