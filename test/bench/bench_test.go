@@ -710,6 +710,7 @@ func measureImpl(t *testing.T, st settings, cs kubernetes.Interface, name, bin s
 	switch {
 	case errors.Is(err, errStraceHung):
 		// A tool's failure, not the harness's nor the proxier's: the syscall row says n/a.
+		r.StraceError = err.Error()
 		r.Notes = append(r.Notes, fmt.Sprintf("system calls not counted: %v", err))
 		t.Logf("%s S=%d: %v; the syscall figures are n/a", name, st.s, err)
 	case err != nil:

@@ -144,6 +144,7 @@ type ImplResult struct {
 	VmHWMKB, VmRSSKB   int
 	Syncs              float64 // kubeproxy_sync_proxy_rules_duration_seconds_count at the end
 	SyncMeanSec        float64 // its _sum / _count: the mean sync duration over the whole run
+	StraceError        string  // why the system calls were not counted (a tool failed: those rows are n/a)
 	Notes              []string
 	Failure            string // why the measurement stopped early; the figures after it are 0 (not measured)
 }
