@@ -850,12 +850,12 @@ func procStatus(pid int) (rssKB, hwmKB int, err error) {
 	return rssKB, hwmKB, nil
 }
 
-// straceWindow counts sendmsg/sendto/execve of the process and everything it starts for d.
 // straceDetachTimeout bounds strace's exit after SIGINT; it takes a second or two when it works.
 const straceDetachTimeout = time.Minute
 
 var errStraceHung = errors.New("strace hung")
 
+// straceWindow counts sendmsg/sendto/execve of the process and everything it starts for d.
 func straceWindow(pid int, d time.Duration, out string) (map[string]int, float64, error) {
 	cmd := exec.Command("strace", "-f", "-c", "-e", "trace=sendmsg,sendto,execve", "-o", out, "-p", strconv.Itoa(pid))
 	var stderr strings.Builder

@@ -12,10 +12,10 @@ import (
 	"time"
 
 	libipvs "github.com/moby/ipvs"
-
-	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/internal/nlmsg"
 	"github.com/vishvananda/netlink"
 	"k8s.io/klog/v2"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/internal/nlmsg"
 )
 
 // ErrNotAvailable is returned by NewNetlink when the kernel has no IPVS.
@@ -84,11 +84,10 @@ func (n *Netlink) ListVirtualServers() ([]VirtualServer, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var out []VirtualServer
-	var err error
-	for range dumpAttempts {
+	err := nlmsg.RetryInterrupted(dumpAttempts, func() error {
 		out = out[:0]
 		n.c.begin(cmdGetService)
-		err = n.c.do(true, func(msg []byte) error {
+		return n.c.do(true, func(msg []byte) error {
 			vs, ok, err := parseService(msg)
 			if err != nil {
 				return fmt.Errorf("reading IPVS service: %w", err)
@@ -100,10 +99,7 @@ func (n *Netlink) ListVirtualServers() ([]VirtualServer, error) {
 			out = append(out, vs)
 			return nil
 		})
-		if !errors.Is(err, nlmsg.ErrDumpInterrupted) {
-			break
-		}
-	}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("listing IPVS services: %w", err)
 	}
@@ -115,14 +111,14 @@ func (n *Netlink) ListVirtualServers() ([]VirtualServer, error) {
 func (n *Netlink) ListRealServers(vs Key) ([]RealServerStatus, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if err := validKey(vs); err != nil {
+		return nil, err
+	}
 	var out []RealServerStatus
-	var err error
-	for range dumpAttempts {
+	err := nlmsg.RetryInterrupted(dumpAttempts, func() error {
 		out = out[:0]
-		if err = putService(n.c.begin(cmdGetDest), VirtualServer{Key: vs}, false); err != nil {
-			return nil, err
-		}
-		err = n.c.do(true, func(msg []byte) error {
+		_ = putService(n.c.begin(cmdGetDest), VirtualServer{Key: vs}, false) // vs is valid
+		return n.c.do(true, func(msg []byte) error {
 			rs, err := parseDest(msg, vs)
 			if err != nil {
 				return fmt.Errorf("reading real server: %w", err)
@@ -130,10 +126,7 @@ func (n *Netlink) ListRealServers(vs Key) ([]RealServerStatus, error) {
 			out = append(out, rs)
 			return nil
 		})
-		if !errors.Is(err, nlmsg.ErrDumpInterrupted) {
-			break
-		}
-	}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("listing real servers of %s: %w", vs, err)
 	}

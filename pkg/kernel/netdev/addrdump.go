@@ -3,7 +3,6 @@
 package netdev
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -24,15 +23,14 @@ type addrSocket struct {
 	c  *nlmsg.Conn
 }
 
-// linkAddr is an address and the index of the link it is bound to.
-type linkAddr struct {
-	index int
-	addr  netip.Addr
-}
-
 // dump returns the addresses (both families) for which keep is true. A dump the kernel flags as
-// interrupted is read again, at most dumpRetries times in all.
-func (s *addrSocket) dump(keep func(index int, a netip.Addr) bool) ([]linkAddr, error) {
+// interrupted is read again, at most dumpRetries times in all. A nil addrSocket (a Netlink{})
+// opens a socket for this dump and closes it after.
+func (s *addrSocket) dump(keep func(index int, a netip.Addr) bool) ([]netip.Addr, error) {
+	if s == nil {
+		s = &addrSocket{}
+		defer s.close()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.c == nil {
@@ -42,13 +40,12 @@ func (s *addrSocket) dump(keep func(index int, a netip.Addr) bool) ([]linkAddr, 
 		}
 		s.c = c
 	}
-	var out []linkAddr
-	var err error
-	for range dumpRetries {
+	var out []netip.Addr
+	err := nlmsg.RetryInterrupted(dumpRetries, func() error {
 		out = out[:0]
 		w := s.c.Begin()
 		w.B = append(w.B, make([]byte, unix.SizeofIfAddrmsg)...) // family AF_UNSPEC: both
-		err = s.c.Do(unix.RTM_GETADDR, true, func(typ uint16, body []byte) error {
+		return s.c.Do(unix.RTM_GETADDR, true, func(typ uint16, body []byte) error {
 			if typ != unix.RTM_NEWADDR {
 				return nil
 			}
@@ -57,18 +54,24 @@ func (s *addrSocket) dump(keep func(index int, a netip.Addr) bool) ([]linkAddr, 
 				return err
 			}
 			if ok && keep(idx, a) {
-				out = append(out, linkAddr{idx, a})
+				out = append(out, a)
 			}
 			return nil
 		})
-		if !errors.Is(err, nlmsg.ErrDumpInterrupted) {
-			break
-		}
-	}
+	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+func (s *addrSocket) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c != nil {
+		s.c.Close()
+		s.c = nil
+	}
 }
 
 // parseAddrMsg reads an RTM_NEWADDR message: struct ifaddrmsg, then attributes. The address is

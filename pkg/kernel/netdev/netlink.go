@@ -29,14 +29,6 @@ func NewNetlink() Netlink {
 	return Netlink{links: &linkIndexes{}, sock: &routeSocket{}, addrs: &addrSocket{}}
 }
 
-// addrSock is the Netlink's address dumper; a Netlink{} gets one per call.
-func (n Netlink) addrSock() *addrSocket {
-	if n.addrs == nil {
-		return &addrSocket{}
-	}
-	return n.addrs
-}
-
 // dumpRetries bounds retries of a dump the kernel flagged as interrupted (the set of links or
 // addresses changed while it was read, so the result may be inconsistent).
 const dumpRetries = 5
@@ -111,15 +103,11 @@ func (n Netlink) ListAddresses(link string) ([]netip.Addr, error) {
 	}
 	idx := l.Attrs().Index
 	n.links.remember(link, idx)
-	addrs, err := n.addrSock().dump(func(i int, _ netip.Addr) bool { return i == idx })
+	addrs, err := n.addrs.dump(func(i int, _ netip.Addr) bool { return i == idx })
 	if err != nil {
 		return nil, fmt.Errorf("listing addresses of %s: %w", link, err)
 	}
-	out := make([]netip.Addr, len(addrs))
-	for i, a := range addrs {
-		out[i] = a.addr
-	}
-	return out, nil
+	return addrs, nil
 }
 
 func (n Netlink) AddAddress(link string, addr netip.Addr) error {
@@ -190,15 +178,11 @@ func (n Netlink) LocalAddresses(exclude string) ([]netip.Addr, error) {
 			return nil, err
 		}
 	}
-	addrs, err := n.addrSock().dump(func(i int, a netip.Addr) bool { return i != skip && isLocalServing(a) })
+	addrs, err := n.addrs.dump(func(i int, a netip.Addr) bool { return i != skip && isLocalServing(a) })
 	if err != nil {
 		return nil, fmt.Errorf("listing node addresses: %w", err)
 	}
-	out := make([]netip.Addr, len(addrs))
-	for i, a := range addrs {
-		out[i] = a.addr
-	}
-	return sortedUnique(out), nil
+	return sortedUnique(addrs), nil
 }
 
 func (Netlink) VXLANPorts() ([]uint16, error) {

@@ -40,6 +40,18 @@ const recvTimeout = 60 * time.Second
 // was read): what was read may miss or repeat some. Read it again.
 var ErrDumpInterrupted = errors.New("netlink dump interrupted by a concurrent change")
 
+// RetryInterrupted runs dump until it ends in anything but ErrDumpInterrupted, at most attempts
+// times in all, and returns its last error. dump must start its result afresh on every call.
+func RetryInterrupted(attempts int, dump func() error) error {
+	var err error
+	for range attempts {
+		if err = dump(); !errors.Is(err, ErrDumpInterrupted) {
+			return err
+		}
+	}
+	return err
+}
+
 // Open opens a socket of the netlink protocol proto in the calling thread's network namespace.
 func Open(proto int) (*Conn, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)

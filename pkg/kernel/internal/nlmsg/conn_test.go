@@ -80,3 +80,28 @@ func TestWalk(t *testing.T) {
 		t.Errorf("callback error: %v", err)
 	}
 }
+
+func TestRetryInterrupted(t *testing.T) {
+	other := errors.New("other")
+	for _, tc := range []struct {
+		name     string
+		results  []error // what each call returns; the last repeats
+		want     error
+		wantRuns int
+	}{
+		{"first read is whole", []error{nil}, nil, 1},
+		{"interrupted once", []error{ErrDumpInterrupted, nil}, nil, 2},
+		{"another error is not retried", []error{other}, other, 1},
+		{"interrupted every time", []error{ErrDumpInterrupted}, ErrDumpInterrupted, 3},
+	} {
+		runs := 0
+		err := RetryInterrupted(3, func() error {
+			r := tc.results[min(runs, len(tc.results)-1)]
+			runs++
+			return r
+		})
+		if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) || runs != tc.wantRuns {
+			t.Errorf("%s: %v after %d runs, want %v after %d", tc.name, err, runs, tc.want, tc.wantRuns)
+		}
+	}
+}
