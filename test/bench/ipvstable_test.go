@@ -35,3 +35,23 @@ func TestCPUTimes(t *testing.T) {
 		t.Errorf("cpuTimes() = idle %d, total %d: want 0 < total, idle <= total", idle, total)
 	}
 }
+
+func TestCountStraceCalls(t *testing.T) {
+	const out = `143   sendto(5, [{nlmsg_len=36, nlmsg_type=0x1c /* NLMSG_??? */, ...}], 36, 0, NULL, 0) = 36
+150   execve("/usr/sbin/ipset", ["ipset", "list", "-t"], 0xc0001 /* 9 vars */) = 0
+143   sendmsg(7, {msg_name={sa_family=AF_NETLINK, nl_pid=0, nl_groups=00000000}, ...}, 0 <unfinished ...>
+151   sendto(9, "\x01", 1, 0, NULL, 0) = 1
+143   <... sendmsg resumed>) = 52
+150   +++ exited with 0 +++
+143   sendto(5, [{nlmsg_len=36, nlmsg_t`
+	got, err := countStraceCalls(strings.NewReader(out), "sendmsg", "sendto", "execve")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"sendmsg": 1, "sendto": 3, "execve": 1}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: got %d, want %d (all: %v)", k, got[k], v, got)
+		}
+	}
+}

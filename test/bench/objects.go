@@ -123,9 +123,10 @@ type Floor struct {
 // ImplResult is one kube-proxy's figures.
 type ImplResult struct {
 	Name, Binary       string
-	ColdStartSec       float64
+	ColdStartSec       float64 // see Notes for how it was timed (kernel trace or read-back)
+	ColdReadDoneSec    float64 // when the read-back that saw every VS + RS ended (an upper bound)
 	ColdPollSec        float64 // the read-back's last fallback interval (reads also happen when the CPU idles)
-	ColdReadSec        float64 // the last read-back's duration (the cold start includes it)
+	ColdReadSec        float64 // the last read-back's duration
 	ColdBoundSec       float64 // cold start until every ClusterIP is bound to kube-ipvs0 as well
 	KernelVS, KernelRS int     // what the kernel held after the cold start (all virtual servers)
 	Changes            int

@@ -283,8 +283,8 @@ func writeSize(b *strings.Builder, r bench.Result) (problems []string) {
 	row("steady RSS (VmRSS)", "MiB", 1, func(x *bench.ImplResult) float64 { return measured(x.VmRSSKB > 0, float64(x.VmRSSKB)/1024) }, "")
 	fmt.Fprintf(b, "\n")
 	for _, x := range r.Impls {
-		fmt.Fprintf(b, "- %s: %d changes; steady window %.0f s (CPU), strace window %.0f s (%s); kernel held %d VS / %d RS after the cold start (the read that saw them all took %.2f s and is part of the cold start; reads happen when the guest CPU idles, else ten reads' time later: %.2f s)",
-			x.Name, x.Changes, x.SteadySec, x.StraceSec, fmtCounts(x.Syscalls), x.KernelVS, x.KernelRS, x.ColdReadSec, x.ColdPollSec)
+		fmt.Fprintf(b, "- %s: %d changes; steady window %.0f s (CPU), strace window %.0f s (%s); kernel held %d VS / %d RS after the cold start (the read-back that saw them all ended at %.2f s and took %.2f s; reads happen when the guest CPU idles, else some reads' time later: %.2f s)",
+			x.Name, x.Changes, x.SteadySec, x.StraceSec, fmtCounts(x.Syscalls), x.KernelVS, x.KernelRS, x.ColdReadDoneSec, x.ColdReadSec, x.ColdPollSec)
 		if len(x.OwnOps) > 0 {
 			fmt.Fprintf(b, "; own counter over the strace window: %s", fmtCounts(x.OwnOps))
 		}
