@@ -16,8 +16,8 @@ import (
 // (test them with errors.Is):
 //   - AddVirtualServer of an existing key: EEXIST; an unknown scheduler: ENOENT.
 //   - Update/DeleteVirtualServer and AddRealServer on a missing virtual server: ESRCH.
-//   - AddRealServer of an existing real server: EEXIST; Update/DeleteRealServer of a missing
-//     one: ENOENT; a negative weight: ERANGE.
+//   - AddRealServer (and each of AddRealServers) of an existing real server: EEXIST;
+//     Update/DeleteRealServer of a missing one: ENOENT; a negative weight: ERANGE.
 //   - ListRealServers of a missing virtual server: empty, no error (the kernel's dump is empty).
 //   - DeleteVirtualServer deletes its real servers.
 //
@@ -60,7 +60,8 @@ func NewFake() *Fake {
 		Recorder: fakecalls.New(
 			[]string{"ListVirtualServers", "ListRealServers"},
 			[]string{"AddVirtualServer", "UpdateVirtualServer", "DeleteVirtualServer", "AddRealServer",
-				"UpdateRealServer", "DeleteRealServer", "Flush", "SetTimeouts"}),
+				"UpdateRealServer", "DeleteRealServer", "Flush", "SetTimeouts"},
+			"AddRealServers"),
 		services: map[Key]*fakeService{},
 		tcp:      defaultTCPTimeout, tcpFin: defaultTCPFinTimeout, udp: defaultUDPTimeout,
 	}
@@ -146,6 +147,21 @@ func (f *Fake) AddRealServer(vs Key, rs RealServer) error {
 		s.dests[k] = &RealServerStatus{RealServer: rs}
 		return nil
 	})
+}
+
+// AddRealServers adds each real server as AddRealServer does (and counts it as one), reporting
+// each refusal to refused. An error injected for "AddRealServers" is a failed round trip: it is
+// returned and nothing is added.
+func (f *Fake) AddRealServers(vs Key, rss []RealServer, refused func(i int, err error)) error {
+	if err := f.Call("AddRealServers"); err != nil {
+		return err
+	}
+	for i, rs := range rss {
+		if err := f.AddRealServer(vs, rs); err != nil && refused != nil {
+			refused(i, err)
+		}
+	}
+	return nil
 }
 
 func (f *Fake) UpdateRealServer(vs Key, rs RealServer) error {

@@ -37,6 +37,13 @@ func (g *genlConn) begin(cmd uint8) *nlmsg.Writer {
 	return w
 }
 
+// next starts the next request of a batch (nlmsg.Conn.BeginBatch) for the IPVS command cmd.
+func (g *genlConn) next(cmd uint8) *nlmsg.Writer {
+	w := g.c.Next()
+	w.B = append(w.B, cmd, genlVersion, 0, 0)
+	return w
+}
+
 // do sends the request and reads its answer: a dump calls each with the attributes of every
 // object's message; any other request waits for its acknowledgement.
 func (g *genlConn) do(dump bool, each func(attrs []byte) error) error {

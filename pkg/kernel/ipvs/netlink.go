@@ -161,6 +161,35 @@ func (n *Netlink) AddRealServer(vs Key, rs RealServer) error {
 	return n.destination(cmdNewDest, vs, rs, true, "adding")
 }
 
+// AddRealServers sends the adds in batches of nlmsg.MaxBatch requests per round trip (see
+// nlmsg.Conn.DoBatch).
+func (n *Netlink) AddRealServers(vs Key, rss []RealServer, refused func(i int, err error)) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for base := 0; base < len(rss); base += nlmsg.MaxBatch {
+		chunk := rss[base:min(base+nlmsg.MaxBatch, len(rss))]
+		n.c.c.BeginBatch()
+		for _, rs := range chunk {
+			w := n.c.next(cmdNewDest)
+			if err := putService(w, VirtualServer{Key: vs}, false); err != nil {
+				return err
+			}
+			if err := putDest(w, vs, rs, true); err != nil {
+				return err
+			}
+		}
+		err := n.c.c.DoBatch(n.c.family, func(i int, err error) {
+			if refused != nil {
+				refused(base+i, err)
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("adding real servers of %s: %w", vs, err)
+		}
+	}
+	return nil
+}
+
 func (n *Netlink) UpdateRealServer(vs Key, rs RealServer) error {
 	return n.destination(cmdSetDest, vs, rs, true, "updating")
 }

@@ -13,7 +13,8 @@ import (
 
 // BenchmarkRealServerRequests compares this adapter's requests with moby/ipvs's (which it used
 // before) on the lab kernel, in one run: an add and a delete of a real server per iteration,
-// and the dump of a virtual server's 50 real servers (the verification's read). Run with
+// ten adds one request each against one batch, and the dump of a virtual server's 50 real
+// servers (the verification's read). Run with
 //
 //	go test -tags lab -exec "$PWD/hack/lab/run-in-guest.sh" -run '^$' -bench RealServerRequests -benchmem ./pkg/kernel/ipvs/
 func BenchmarkRealServerRequests(b *testing.B) {
@@ -50,6 +51,37 @@ func BenchmarkRealServerRequests(b *testing.B) {
 			if err := n.DeleteRealServer(vs.Key, rs); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+	// A cold start's shape: ten real servers added to a virtual server, one request each or in
+	// one batch (then deleted one by one, the same in both).
+	var ten []RealServer
+	for i := range 10 {
+		ten = append(ten, RealServer{netip.AddrFrom4([4]byte{10, 244, 3, byte(i)}), 8080, 1})
+	}
+	del := func(b *testing.B) {
+		for _, rs := range ten {
+			if err := n.DeleteRealServer(vs.Key, rs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("add10/single", func(b *testing.B) {
+		for b.Loop() {
+			for _, rs := range ten {
+				if err := n.AddRealServer(vs.Key, rs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			del(b)
+		}
+	})
+	b.Run("add10/batch", func(b *testing.B) {
+		for b.Loop() {
+			if err := n.AddRealServers(vs.Key, ten, func(_ int, err error) { b.Fatal(err) }); err != nil {
+				b.Fatal(err)
+			}
+			del(b)
 		}
 	})
 	b.Run("list50/moby", func(b *testing.B) {

@@ -193,3 +193,58 @@ func TestNetlinkLabLargeDumps(t *testing.T) {
 		}
 	}
 }
+
+// TestNetlinkLabBatchedAdds adds real servers in batches over several round trips: the kernel's
+// refusals come back with their index (including the last request of a batch, whose answer is
+// also the batch's acknowledgement), the others are added, and the socket still pairs a single
+// request with its answer afterwards.
+func TestNetlinkLabBatchedAdds(t *testing.T) {
+	n := labNetlink(t)
+	vs := VirtualServer{Key: Key{netip.MustParseAddr("10.96.0.1"), TCP, 80}, Scheduler: "rr"}
+	if err := n.AddVirtualServer(vs); err != nil {
+		t.Fatal(err)
+	}
+	rs := func(i int) RealServer { return RealServer{netip.AddrFrom4([4]byte{10, 244, byte(i >> 8), byte(i)}), 8080, 1} }
+	// 150 requests: batches of 64, 64 and 22. Three repeat an earlier real server: the last of
+	// the first batch, one inside the second, the last of all.
+	dups := map[int]int{63: 0, 70: 3, 149: 100}
+	var adds, want []RealServer
+	for i := range 150 {
+		if j, ok := dups[i]; ok {
+			adds = append(adds, rs(j))
+			continue
+		}
+		adds = append(adds, rs(i))
+		want = append(want, rs(i))
+	}
+	refused := map[int]error{}
+	if err := n.AddRealServers(vs.Key, adds, func(i int, err error) { refused[i] = err }); err != nil {
+		t.Fatal(err)
+	}
+	if len(refused) != len(dups) {
+		t.Errorf("refused %v, want EEXIST for %v", refused, dups)
+	}
+	for i := range dups {
+		if !errors.Is(refused[i], syscall.EEXIST) {
+			t.Errorf("request %d: %v, want EEXIST", i, refused[i])
+		}
+	}
+	assertRSs(t, n, vs.Key, want...)
+
+	missing := Key{netip.MustParseAddr("10.96.0.99"), TCP, 1}
+	refused = map[int]error{}
+	if err := n.AddRealServers(missing, adds[:3], func(i int, err error) { refused[i] = err }); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if !errors.Is(refused[i], syscall.ESRCH) {
+			t.Errorf("request %d on a missing virtual server: %v, want ESRCH", i, refused[i])
+		}
+	}
+	if err := n.AddRealServer(vs.Key, rs(1)); !errors.Is(err, syscall.EEXIST) {
+		t.Errorf("a single request after the batches: %v, want EEXIST", err)
+	}
+	if err := n.AddRealServers(vs.Key, nil, nil); err != nil {
+		t.Errorf("an empty batch: %v", err)
+	}
+}

@@ -337,18 +337,37 @@ func TestExcludeCIDRsAreNotTouched(t *testing.T) {
 
 // TestFailedWriteIsRetriedAfterReload: a failing kernel write fails the sync; the next sync
 // reloads the kernel state and completes the work.
+// Real servers are added in batches: the kernel may refuse one of them (the others are added),
+// or the round trip may fail (which were added is unknown).
 func TestFailedWriteIsRetriedAfterReload(t *testing.T) {
-	e := newEnv(t)
-	svc, sl := webService()
-	e.start(svc, sl)
-	e.ipvs.InjectError("AddRealServer", errors.New("injected"))
-	e.p.OnEndpointSliceUpdate(nil, slice(svc, v1.IPv4Protocol, ep{ip: "10.244.1.5"}, ep{ip: "10.244.2.6"}, ep{ip: "10.244.3.7"}))
-	if err := e.p.syncProxyRules(); err == nil {
-		t.Fatalf("the sync should report the failed write")
-	}
-	e.sync()
-	if got := e.realServers(webCluster); len(got) != 3 {
-		t.Errorf("after the retry the real servers are %v, want 3", got)
+	for _, method := range []string{"AddRealServer", "AddRealServers"} {
+		t.Run(method, func(t *testing.T) {
+			e := newEnv(t)
+			svc, sl := webService()
+			e.start(svc, sl)
+			e.ipvs.InjectError(method, errors.New("injected"))
+			e.p.OnEndpointSliceUpdate(nil, slice(svc, v1.IPv4Protocol, ep{ip: "10.244.1.5"}, ep{ip: "10.244.2.6"}, ep{ip: "10.244.3.7"}, ep{ip: "10.244.4.8"}))
+			if err := e.p.syncProxyRules(); err == nil {
+				t.Fatalf("the sync should report the failed write")
+			}
+			// The virtual server whose write failed (whichever came first) had 2 and gets 2 more:
+			// a refusal leaves it with the other one, a failed round trip with neither.
+			partial := 0
+			for _, k := range []kipvs.Key{webCluster, webNodePort} {
+				if len(e.realServers(k)) == 3 {
+					partial++
+				}
+			}
+			if want := map[string]int{"AddRealServer": 1, "AddRealServers": 0}[method]; partial != want {
+				t.Errorf("%d virtual servers with 3 real servers after the failed write, want %d (%s)", partial, want, e.ops())
+			}
+			e.sync()
+			for _, k := range []kipvs.Key{webCluster, webNodePort} {
+				if got := e.realServers(k); len(got) != 4 {
+					t.Errorf("after the retry the real servers of %s are %v, want 4", k, got)
+				}
+			}
+		})
 	}
 }
 

@@ -558,16 +558,15 @@ func (r *reconciler) applyVirtualServer(c *claims, k kipvs.Key) error {
 	}
 
 	wanted := make(map[netip.AddrPort]bool, len(desired.RealServers))
+	var adds []kipvs.RealServer
 	for _, rs := range desired.RealServers {
 		id := rsID(rs)
 		wanted[id] = true
 		cur, ok := have.rs.get(id)
 		switch {
 		case !ok:
-			r.ops.writes++
-			if err := r.ipvs.AddRealServer(k, rs); err != nil {
-				return fmt.Errorf("adding real server %s to %s: %w", id, k, err)
-			}
+			adds = append(adds, rs)
+			continue
 		case cur.Weight != rs.Weight:
 			// A terminating endpoint that came back, or a weight changed by hand.
 			r.ops.writes++
@@ -579,6 +578,9 @@ func (r *reconciler) applyVirtualServer(c *claims, k kipvs.Key) error {
 		}
 		have.rs.put(rs)
 	}
+	if err := r.addRealServers(have, adds); err != nil {
+		return err
+	}
 	var leaving []kipvs.RealServer
 	for _, rs := range have.rs.all() {
 		if !wanted[rsID(rs)] {
@@ -586,6 +588,37 @@ func (r *reconciler) applyVirtualServer(c *claims, k kipvs.Key) error {
 		}
 	}
 	return r.terminate(have, leaving)
+}
+
+// addRealServers adds the real servers a virtual server lacks in as few round trips as the
+// adapter can make (a cold start adds ten per virtual server, 150,000 at S=10000) and caches
+// those the kernel took. When a round trip fails, which were added is unknown: the error makes
+// the next sync read the kernel again.
+func (r *reconciler) addRealServers(have *cachedVS, adds []kipvs.RealServer) error {
+	if len(adds) == 0 {
+		return nil
+	}
+	r.ops.writes += len(adds)
+	var refused []bool
+	var first error
+	err := r.ipvs.AddRealServers(have.vs.Key, adds, func(i int, err error) {
+		if refused == nil {
+			refused = make([]bool, len(adds))
+		}
+		refused[i] = true
+		if first == nil {
+			first = fmt.Errorf("adding real server %s to %s: %w", adds[i], have.vs.Key, err)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for i, rs := range adds {
+		if refused == nil || !refused[i] {
+			have.rs.put(rs)
+		}
+	}
+	return first
 }
 
 // retireVirtualServer removes a virtual server nobody wants, after its real servers: TCP ones

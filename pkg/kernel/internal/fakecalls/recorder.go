@@ -12,14 +12,20 @@ import (
 // Recorder is safe for concurrent use.
 type Recorder struct {
 	mu       sync.Mutex
-	isRead   map[string]bool // every known method; true for reads
+	isRead   map[string]bool // every read and write method; true for reads
+	batch    map[string]bool // methods that only carry other calls (counted, neither read nor write)
 	counts   map[string]int
 	injected map[string][]error
 }
 
-// New returns a Recorder for the given read and write method names.
-func New(reads, writes []string) *Recorder {
-	r := &Recorder{isRead: map[string]bool{}, counts: map[string]int{}, injected: map[string][]error{}}
+// New returns a Recorder for the given read and write method names, and batch methods: those
+// that send several writes in one round trip, each write counted under its own method, so an
+// error injected for the batch method is the round trip's failure.
+func New(reads, writes []string, batches ...string) *Recorder {
+	r := &Recorder{isRead: map[string]bool{}, batch: map[string]bool{}, counts: map[string]int{}, injected: map[string][]error{}}
+	for _, m := range batches {
+		r.batch[m] = true
+	}
 	for _, m := range reads {
 		r.isRead[m] = true
 	}
@@ -86,7 +92,7 @@ func (r *Recorder) sum(read bool) int {
 	defer r.mu.Unlock()
 	n := 0
 	for m, c := range r.counts {
-		if r.isRead[m] == read {
+		if isRead, ok := r.isRead[m]; ok && isRead == read {
 			n += c
 		}
 	}
@@ -94,7 +100,7 @@ func (r *Recorder) sum(read bool) int {
 }
 
 func (r *Recorder) mustKnow(method string) {
-	if _, ok := r.isRead[method]; !ok {
+	if _, ok := r.isRead[method]; !ok && !r.batch[method] {
 		panic(fmt.Sprintf("fake has no method %q", method))
 	}
 }
