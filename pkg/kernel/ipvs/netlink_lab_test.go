@@ -204,7 +204,9 @@ func TestNetlinkLabBatchedAdds(t *testing.T) {
 	if err := n.AddVirtualServer(vs); err != nil {
 		t.Fatal(err)
 	}
-	rs := func(i int) RealServer { return RealServer{netip.AddrFrom4([4]byte{10, 244, byte(i >> 8), byte(i)}), 8080, 1} }
+	rs := func(i int) RealServer {
+		return RealServer{netip.AddrFrom4([4]byte{10, 244, byte(i >> 8), byte(i)}), 8080, 1}
+	}
 	// 150 requests: batches of 64, 64 and 22. Three repeat an earlier real server: the last of
 	// the first batch, one inside the second, the last of all.
 	dups := map[int]int{63: 0, 70: 3, 149: 100}
