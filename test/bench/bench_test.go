@@ -136,16 +136,18 @@ func TestBench(t *testing.T) {
 			t.Errorf("writing the result: %v", err)
 		}
 	}
-	// After the floor: its own loads need no trace, and tracing them would only cost time.
-	res.Floor = measureFloor(t, exp)
+	// The trace is on for the floor too: the probes cost the kernel time on every write, and the
+	// floor must pay what the proxiers pay. The floor's netlink batch is also timed without it,
+	// which says what the trace costs.
 	if kt, err := startKernelTrace(); err != nil {
 		res.Settings["cold start timed by"] = fmt.Sprintf("the read-backs' ends (no kernel trace: %v)", err)
 	} else {
 		st.trace = kt
 		defer kt.stop()
-		res.Settings["cold start timed by"] = "kernel trace (the last IPVS or address write before the read-back that saw the kernel complete)"
+		res.Settings["cold start timed by"] = "kernel trace (the last IPVS or address write before the read-back that saw the kernel complete; on for the floor as well)"
 	}
-	t.Logf("S=%d floor: ipvsadm --restore %.2fs, netlink batch %.2fs", st.s, res.Floor.IpvsadmRestoreSec, res.Floor.NetlinkBatchSec)
+	res.Floor = measureFloor(t, exp, st.trace)
+	t.Logf("S=%d floor: ipvsadm --restore %.2fs, netlink batch %.2fs (without the kernel trace %.2fs)", st.s, res.Floor.IpvsadmRestoreSec, res.Floor.NetlinkBatchSec, res.Floor.NetlinkBatchUntracedSec)
 	save()
 
 	impls := "upstream,ours"
@@ -359,7 +361,7 @@ func kernelCounts(h *libipvs.Handle) (vs, rs int, err error) {
 
 // --- the floor ---
 
-func measureFloor(t *testing.T, exp []VirtualServer) Floor {
+func measureFloor(t *testing.T, exp []VirtualServer, kt *kernelTrace) Floor {
 	var f Floor
 	// Each method loads an empty kernel of its own: a flushed namespace is no empty kernel, as
 	// IPVS keeps deleted real servers in a trash list that every later add walks (at S=10000,
@@ -367,35 +369,47 @@ func measureFloor(t *testing.T, exp []VirtualServer) Floor {
 	// The netlink batch goes through the proxier's own IPVS adapter and its fastest writes (a
 	// virtual server, then its real servers in one round trip, as the proxier writes them),
 	// opened inside the namespace; the floor is what loading costs without a proxier around it.
-	floorNS(t, "bfloor-nl", exp, func(_ *libipvs.Handle, ns *framework.NS) {
-		var w *kipvs.Netlink
-		if err := ns.Do(func() (err error) { w, err = kipvs.NewNetlink(); return err }); err != nil {
-			t.Fatalf("netlink floor: %v", err)
-		}
-		defer w.Close()
-		keys := make([]kipvs.Key, len(exp))
-		rss := make([][]kipvs.RealServer, len(exp))
-		for i, v := range exp {
-			a, _ := netip.AddrFromSlice(v.IP.To4())
-			keys[i] = kipvs.Key{Address: a, Protocol: kipvs.TCP, Port: v.Port}
-			for j := 0; j < Endpoints; j++ {
-				e, _ := netip.AddrFromSlice(EndpointIP(v.Svc, j))
-				rss[i] = append(rss[i], kipvs.RealServer{Address: e, Port: TargetPort, Weight: 1})
-			}
-		}
-		start := time.Now()
-		for i, k := range keys {
-			if err := w.AddVirtualServer(kipvs.VirtualServer{Key: k, Scheduler: "rr"}); err != nil {
+	netlinkBatch := func(name string, into *float64) {
+		floorNS(t, name, exp, func(_ *libipvs.Handle, ns *framework.NS) {
+			var w *kipvs.Netlink
+			if err := ns.Do(func() (err error) { w, err = kipvs.NewNetlink(); return err }); err != nil {
 				t.Fatalf("netlink floor: %v", err)
 			}
-			var refused error
-			err := w.AddRealServers(k, rss[i], func(_ int, err error) { refused = err })
-			if err = cmp.Or(err, refused); err != nil {
-				t.Fatalf("netlink floor: %v", err)
+			defer w.Close()
+			keys := make([]kipvs.Key, len(exp))
+			rss := make([][]kipvs.RealServer, len(exp))
+			for i, v := range exp {
+				a, _ := netip.AddrFromSlice(v.IP.To4())
+				keys[i] = kipvs.Key{Address: a, Protocol: kipvs.TCP, Port: v.Port}
+				for j := 0; j < Endpoints; j++ {
+					e, _ := netip.AddrFromSlice(EndpointIP(v.Svc, j))
+					rss[i] = append(rss[i], kipvs.RealServer{Address: e, Port: TargetPort, Weight: 1})
+				}
 			}
+			start := time.Now()
+			for i, k := range keys {
+				if err := w.AddVirtualServer(kipvs.VirtualServer{Key: k, Scheduler: "rr"}); err != nil {
+					t.Fatalf("netlink floor: %v", err)
+				}
+				var refused error
+				err := w.AddRealServers(k, rss[i], func(_ int, err error) { refused = err })
+				if err = cmp.Or(err, refused); err != nil {
+					t.Fatalf("netlink floor: %v", err)
+				}
+			}
+			*into = time.Since(start).Seconds()
+		})
+	}
+	netlinkBatch("bfloor-nl", &f.NetlinkBatchSec)
+	if kt != nil {
+		if err := kt.enable(false); err != nil {
+			t.Fatal(err)
 		}
-		f.NetlinkBatchSec = time.Since(start).Seconds()
-	})
+		netlinkBatch("bfloor-nl-untraced", &f.NetlinkBatchUntracedSec)
+		if err := kt.enable(true); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	var b strings.Builder
 	for _, v := range exp {

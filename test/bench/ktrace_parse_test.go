@@ -14,11 +14,11 @@ func TestLastTraceEvent(t *testing.T) {
 #           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION
 #              | |         |   |||||     |         |
 CPU:0 [LOST 12 EVENTS]
-      kube-proxy-143     [000] .....    10.500000: ipvs_genl: (genl_family_rcv_msg_doit+0xd2/0x120 <- ip_vs_genl_set_cmd)
-      kube-proxy-143     [000] .....    11.250000: addr4_new: (rtnetlink_rcv_msg+0x15c/0x3e0 <- inet_rtm_newaddr)
-      kube-proxy-143     [000] .....    12.000001: ipvs_genl: (genl_family_rcv_msg_doit+0xd2/0x120 <- ip_vs_genl_set_cmd)
- my proc-7   [000] .....    13.000000: ipvs_sockopt: (nf_setsockopt+0x4d/0x70 <- do_ip_vs_set_ctl)
-      kube-proxy-143     [000] .....    14.000000: ipvs_genl: (genl_family_rcv_msg_doit+0xd2/0x120 <- ip_vs_genl_set_cmd)
+      kube-proxy-143     [000] .....    10.500000: ipvs_genl: (ip_vs_genl_set_cmd+0x0/0x490 [ip_vs])
+      kube-proxy-143     [000] .....    11.250000: addr4_new: (inet_rtm_newaddr+0x0/0x4a0)
+      kube-proxy-143     [000] .....    12.000001: ipvs_genl: (ip_vs_genl_set_cmd+0x0/0x490 [ip_vs])
+ my proc-7   [000] .....    13.000000: ipvs_sockopt: (do_ip_vs_set_ctl+0x0/0x8e0 [ip_vs])
+      kube-proxy-143     [000] .....    14.000000: ipvs_genl: (ip_vs_genl_set_cmd+0x0/0x490 [ip_vs])
       kube-proxy-143     [000] .....    nonsense: ipvs_genl: (garbage)
 `
 	sec := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }

@@ -117,7 +117,10 @@ type Result struct {
 // Floor: loading the same virtual and real servers into an empty kernel (a fresh netns).
 type Floor struct {
 	IpvsadmRestoreSec float64 // ipvsadm --restore of the whole set (one process)
-	NetlinkBatchSec   float64 // pkg/kernel/ipvs (the proxier's adapter): one request per object
+	NetlinkBatchSec   float64 // pkg/kernel/ipvs (the proxier's adapter), its fastest writes
+	// The same without the kernel trace that times the cold starts (0: there was no trace, and
+	// NetlinkBatchSec is untraced too).
+	NetlinkBatchUntracedSec float64
 }
 
 // ImplResult is one kube-proxy's figures.

@@ -259,6 +259,9 @@ func writeSize(b *strings.Builder, r bench.Result) (problems []string) {
 		}
 	}
 	floorStr := fmt.Sprintf("%.2f s (ipvsadm --restore %.2f s, netlink batch %.2f s)", floor, r.Floor.IpvsadmRestoreSec, r.Floor.NetlinkBatchSec)
+	if u := r.Floor.NetlinkBatchUntracedSec; u > 0 {
+		floorStr = fmt.Sprintf("%.2f s (ipvsadm --restore %.2f s, netlink batch %.2f s; with the kernel trace off %.2f s)", floor, r.Floor.IpvsadmRestoreSec, r.Floor.NetlinkBatchSec, u)
+	}
 	row("cold start (to every VS + RS in the kernel)", "s", 2, func(x *bench.ImplResult) float64 { return measured(x.ColdStartSec > 0, x.ColdStartSec) }, floorStr)
 	if ours != nil && floor > 0 && ours.ColdStartSec > 0 {
 		fmt.Fprintf(b, "| ours / floor | | %.1fx | | |\n", ours.ColdStartSec/floor)
