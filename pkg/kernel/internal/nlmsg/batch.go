@@ -4,7 +4,6 @@ package nlmsg
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"syscall"
 
@@ -62,28 +61,17 @@ func (c *Conn) DoBatch(typ uint16, refused func(i int, err error)) error {
 		if i == n-1 {
 			flags |= unix.NLM_F_ACK
 		}
-		h := c.w.B[start:]
-		binary.NativeEndian.PutUint32(h[0:], uint32(end-start))
-		binary.NativeEndian.PutUint16(h[4:], typ)
-		binary.NativeEndian.PutUint16(h[6:], flags)
-		binary.NativeEndian.PutUint32(h[8:], c.seq)
-		binary.NativeEndian.PutUint32(h[12:], 0)
+		putHeader(c.w.B[start:], end-start, typ, flags, c.seq)
 	}
-	if err := unix.Sendto(c.fd, c.w.B, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return fmt.Errorf("netlink send: %w", err)
+	if err := c.send(); err != nil {
+		return err
 	}
 	for {
-		m, _, rflags, _, err := unix.Recvmsg(c.fd, c.rbuf, nil, 0)
+		d, err := c.recv()
 		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			return fmt.Errorf("netlink receive: %w", err)
+			return err
 		}
-		if rflags&unix.MSG_TRUNC != 0 {
-			return fmt.Errorf("netlink receive: datagram larger than %d bytes", len(c.rbuf))
-		}
-		done, err := walkAnswers(c.rbuf[:m], first, c.seq, refused)
+		done, err := walkAnswers(d, first, c.seq, refused)
 		if err != nil || done {
 			return err
 		}

@@ -96,28 +96,17 @@ func (c *Conn) Do(typ uint16, dump bool, each func(typ uint16, body []byte) erro
 	if dump {
 		flags = unix.NLM_F_REQUEST | unix.NLM_F_DUMP
 	}
-	b := c.w.B
-	binary.NativeEndian.PutUint32(b[0:], uint32(len(b)))
-	binary.NativeEndian.PutUint16(b[4:], typ)
-	binary.NativeEndian.PutUint16(b[6:], flags)
-	binary.NativeEndian.PutUint32(b[8:], c.seq)
-	binary.NativeEndian.PutUint32(b[12:], 0)
-	if err := unix.Sendto(c.fd, b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return fmt.Errorf("netlink send: %w", err)
+	putHeader(c.w.B, len(c.w.B), typ, flags, c.seq)
+	if err := c.send(); err != nil {
+		return err
 	}
 	interrupted := false
 	for {
-		n, _, rflags, _, err := unix.Recvmsg(c.fd, c.rbuf, nil, 0)
+		d, err := c.recv()
 		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			return fmt.Errorf("netlink receive: %w", err)
+			return err
 		}
-		if rflags&unix.MSG_TRUNC != 0 {
-			return fmt.Errorf("netlink receive: datagram larger than %d bytes", len(c.rbuf))
-		}
-		done, intr, err := c.walk(c.rbuf[:n], each)
+		done, intr, err := c.walk(d, each)
 		interrupted = interrupted || intr
 		if err != nil || done {
 			if err == nil && interrupted {
@@ -125,6 +114,40 @@ func (c *Conn) Do(typ uint16, dump bool, each func(typ uint16, body []byte) erro
 			}
 			return err
 		}
+	}
+}
+
+// putHeader fills in the netlink header at the start of b for a message of length l.
+func putHeader(b []byte, l int, typ, flags uint16, seq uint32) {
+	binary.NativeEndian.PutUint32(b[0:], uint32(l))
+	binary.NativeEndian.PutUint16(b[4:], typ)
+	binary.NativeEndian.PutUint16(b[6:], flags)
+	binary.NativeEndian.PutUint32(b[8:], seq)
+	binary.NativeEndian.PutUint32(b[12:], 0)
+}
+
+// send sends the request buffer to the kernel as one datagram.
+func (c *Conn) send() error {
+	if err := unix.Sendto(c.fd, c.w.B, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("netlink send: %w", err)
+	}
+	return nil
+}
+
+// recv reads the next datagram into the receive buffer and returns it (valid until the next).
+func (c *Conn) recv() ([]byte, error) {
+	for {
+		n, _, rflags, _, err := unix.Recvmsg(c.fd, c.rbuf, nil, 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("netlink receive: %w", err)
+		}
+		if rflags&unix.MSG_TRUNC != 0 {
+			return nil, fmt.Errorf("netlink receive: datagram larger than %d bytes", len(c.rbuf))
+		}
+		return c.rbuf[:n], nil
 	}
 }
 
