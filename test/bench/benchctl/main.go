@@ -171,7 +171,8 @@ func report(args []string) error {
 		"several times slower than native) per size; upstream and ours run one after the other in the same guest,\n"+
 		"each in a fresh node namespace, against the same apiserver objects. E=%d endpoints per Service; half\n"+
 		"the Services have a NodePort (one NodePort address on the node). Cold start and change latency are read\n"+
-		"back from the kernel (/proc/PID/net/ip_vs, netlink). Ratio = upstream / ours (higher is better for ours).\n"+
+		"back from the kernel (/proc/PID/net/ip_vs, netlink); a trace of the kernel's own IPVS and address writes\n"+
+		"dates the cold start (see the settings line). Ratio = upstream / ours (higher is better for ours).\n"+
 		"How it is measured: docs/performance.md.\n\n",
 		time.Now().UTC().Format(time.RFC3339), bench.Endpoints)
 	if *note != "" {
