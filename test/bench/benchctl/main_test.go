@@ -39,3 +39,25 @@ func TestWriteSizeProblems(t *testing.T) {
 		t.Errorf("steady CPU missing: problems %v", p)
 	}
 }
+
+// TestWriteSizeFloor: the floor is the fastest load measured, with the kernel trace on or off.
+func TestWriteSizeFloor(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		floor bench.Floor
+		want  string
+	}{
+		{"no untraced batch", bench.Floor{IpvsadmRestoreSec: 1.8, NetlinkBatchSec: 0.5}, "| ours / floor | | 10.0x |"},
+		{"the untraced batch is faster", bench.Floor{IpvsadmRestoreSec: 1.8, NetlinkBatchSec: 0.5, NetlinkBatchUntracedSec: 0.25}, "| ours / floor | | 20.0x |"},
+		{"the traced batch is faster", bench.Floor{IpvsadmRestoreSec: 1.8, NetlinkBatchSec: 0.5, NetlinkBatchUntracedSec: 1}, "| ours / floor | | 10.0x |"},
+	} {
+		var b strings.Builder
+		r := bench.Result{S: 200, VS: 301, RS: 3000, Floor: tc.floor, Impls: []bench.ImplResult{full("upstream"), full("ours")}}
+		if p := writeSize(&b, r); len(p) != 0 {
+			t.Fatalf("%s: problems %v", tc.name, p)
+		}
+		if !strings.Contains(b.String(), tc.want) {
+			t.Errorf("%s: no %q in\n%s", tc.name, tc.want, b.String())
+		}
+	}
+}
