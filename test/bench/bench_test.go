@@ -369,6 +369,16 @@ func measureFloor(t *testing.T, exp []VirtualServer, kt *kernelTrace) Floor {
 	// The netlink batch goes through the proxier's own IPVS adapter and its fastest writes (a
 	// virtual server, then its real servers in one round trip, as the proxier writes them),
 	// opened inside the namespace; the floor is what loading costs without a proxier around it.
+	keys := make([]kipvs.Key, len(exp))
+	rss := make([][]kipvs.RealServer, len(exp))
+	for i, v := range exp {
+		a, _ := netip.AddrFromSlice(v.IP.To4())
+		keys[i] = kipvs.Key{Address: a, Protocol: kipvs.TCP, Port: v.Port}
+		for j := 0; j < Endpoints; j++ {
+			e, _ := netip.AddrFromSlice(EndpointIP(v.Svc, j))
+			rss[i] = append(rss[i], kipvs.RealServer{Address: e, Port: TargetPort, Weight: 1})
+		}
+	}
 	netlinkBatch := func(name string, into *float64) {
 		floorNS(t, name, exp, func(_ *libipvs.Handle, ns *framework.NS) {
 			var w *kipvs.Netlink
@@ -376,16 +386,6 @@ func measureFloor(t *testing.T, exp []VirtualServer, kt *kernelTrace) Floor {
 				t.Fatalf("netlink floor: %v", err)
 			}
 			defer w.Close()
-			keys := make([]kipvs.Key, len(exp))
-			rss := make([][]kipvs.RealServer, len(exp))
-			for i, v := range exp {
-				a, _ := netip.AddrFromSlice(v.IP.To4())
-				keys[i] = kipvs.Key{Address: a, Protocol: kipvs.TCP, Port: v.Port}
-				for j := 0; j < Endpoints; j++ {
-					e, _ := netip.AddrFromSlice(EndpointIP(v.Svc, j))
-					rss[i] = append(rss[i], kipvs.RealServer{Address: e, Port: TargetPort, Weight: 1})
-				}
-			}
 			start := time.Now()
 			for i, k := range keys {
 				if err := w.AddVirtualServer(kipvs.VirtualServer{Key: k, Scheduler: "rr"}); err != nil {

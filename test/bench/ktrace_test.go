@@ -107,7 +107,7 @@ func (k *kernelTrace) clear() error { return k.write("trace", "") }
 // stop disables and removes the bench's probes (best effort: also used to clean up after a run
 // that died).
 func (k *kernelTrace) stop() {
-	_ = k.write("events/"+traceGroup+"/enable", "0")
+	_ = k.enable(false)
 	for _, p := range traceProbes {
 		_ = k.write("kprobe_events", fmt.Sprintf("-:%s/%s", traceGroup, p.event))
 	}
