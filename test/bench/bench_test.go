@@ -361,22 +361,26 @@ func kernelCounts(h *libipvs.Handle) (vs, rs int, err error) {
 
 // --- the floor ---
 
+// floorAddsPerCall is the proxier's additionsFlushAt (pkg/proxy/ipvs/additions.go).
+const floorAddsPerCall = 1024
+
 func measureFloor(t *testing.T, exp []VirtualServer, kt *kernelTrace) Floor {
 	var f Floor
 	// Each method loads an empty kernel of its own: a flushed namespace is no empty kernel, as
 	// IPVS keeps deleted real servers in a trash list that every later add walks (at S=10000,
 	// a netlink batch after a flush took 3x as long as into a fresh namespace).
-	// The netlink batch goes through the proxier's own IPVS adapter and its fastest writes (a
-	// virtual server, then its real servers in one round trip, as the proxier writes them),
-	// opened inside the namespace; the floor is what loading costs without a proxier around it.
-	keys := make([]kipvs.Key, len(exp))
-	rss := make([][]kipvs.RealServer, len(exp))
-	for i, v := range exp {
+	// The netlink batch goes through the proxier's own IPVS adapter and its fastest writes (the
+	// additions of several virtual servers and their real servers in one round trip, 1024 per
+	// call of Add, as the proxier sends them), opened inside the namespace; the floor is what
+	// loading costs without a proxier around it.
+	var adds []kipvs.Addition
+	for _, v := range exp {
 		a, _ := netip.AddrFromSlice(v.IP.To4())
-		keys[i] = kipvs.Key{Address: a, Protocol: kipvs.TCP, Port: v.Port}
+		k := kipvs.Key{Address: a, Protocol: kipvs.TCP, Port: v.Port}
+		adds = append(adds, kipvs.VirtualServerAddition(kipvs.VirtualServer{Key: k, Scheduler: "rr"}))
 		for j := 0; j < Endpoints; j++ {
 			e, _ := netip.AddrFromSlice(EndpointIP(v.Svc, j))
-			rss[i] = append(rss[i], kipvs.RealServer{Address: e, Port: TargetPort, Weight: 1})
+			adds = append(adds, kipvs.RealServerAddition(k, kipvs.RealServer{Address: e, Port: TargetPort, Weight: 1}))
 		}
 	}
 	netlinkBatch := func(name string, into *float64) {
@@ -387,12 +391,9 @@ func measureFloor(t *testing.T, exp []VirtualServer, kt *kernelTrace) Floor {
 			}
 			defer w.Close()
 			start := time.Now()
-			for i, k := range keys {
-				if err := w.AddVirtualServer(kipvs.VirtualServer{Key: k, Scheduler: "rr"}); err != nil {
-					t.Fatalf("netlink floor: %v", err)
-				}
+			for base := 0; base < len(adds); base += floorAddsPerCall {
 				var refused error
-				err := w.AddRealServers(k, rss[i], func(_ int, err error) { refused = err })
+				err := w.Add(adds[base:min(base+floorAddsPerCall, len(adds))], func(_ int, err error) { refused = err })
 				if err = cmp.Or(err, refused); err != nil {
 					t.Fatalf("netlink floor: %v", err)
 				}

@@ -16,7 +16,7 @@ import (
 // (test them with errors.Is):
 //   - AddVirtualServer of an existing key: EEXIST; an unknown scheduler: ENOENT.
 //   - Update/DeleteVirtualServer and AddRealServer on a missing virtual server: ESRCH.
-//   - AddRealServer (and each of AddRealServers) of an existing real server: EEXIST;
+//   - AddRealServer (and each real server of Add) of an existing real server: EEXIST;
 //     Update/DeleteRealServer of a missing one: ENOENT; a negative weight: ERANGE.
 //   - ListRealServers of a missing virtual server: empty, no error (the kernel's dump is empty).
 //   - DeleteVirtualServer deletes its real servers.
@@ -61,7 +61,7 @@ func NewFake() *Fake {
 			[]string{"ListVirtualServers", "ListRealServers"},
 			[]string{"AddVirtualServer", "UpdateVirtualServer", "DeleteVirtualServer", "AddRealServer",
 				"UpdateRealServer", "DeleteRealServer", "Flush", "SetTimeouts"},
-			"AddRealServers"),
+			"Add"),
 		services: map[Key]*fakeService{},
 		tcp:      defaultTCPTimeout, tcpFin: defaultTCPFinTimeout, udp: defaultUDPTimeout,
 	}
@@ -149,15 +149,21 @@ func (f *Fake) AddRealServer(vs Key, rs RealServer) error {
 	})
 }
 
-// AddRealServers adds each real server as AddRealServer does (and counts it as one), reporting
-// each refusal to refused. An error injected for "AddRealServers" is a failed round trip: it is
+// Add makes each addition as AddVirtualServer or AddRealServer does (and counts it as one),
+// reporting each refusal to refused. An error injected for "Add" is a failed round trip: it is
 // returned and nothing is added.
-func (f *Fake) AddRealServers(vs Key, rss []RealServer, refused func(i int, err error)) error {
-	if err := f.Call("AddRealServers"); err != nil {
+func (f *Fake) Add(adds []Addition, refused func(i int, err error)) error {
+	if err := f.Call("Add"); err != nil {
 		return err
 	}
-	for i, rs := range rss {
-		if err := f.AddRealServer(vs, rs); err != nil && refused != nil {
+	for i, a := range adds {
+		var err error
+		if a.IsRealServer {
+			err = f.AddRealServer(a.VirtualServer.Key, a.RealServer)
+		} else {
+			err = f.AddVirtualServer(a.VirtualServer)
+		}
+		if err != nil && refused != nil {
 			refused(i, err)
 		}
 	}

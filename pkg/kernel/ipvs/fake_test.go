@@ -133,6 +133,50 @@ func TestFakeInjectedError(t *testing.T) {
 	}
 }
 
+// TestFakeAdd: Add answers each addition as its single request would, in order (a real server
+// after its virtual server in the same call finds it), and an error injected for "Add" fails
+// the whole call before anything changes.
+func TestFakeAdd(t *testing.T) {
+	f := NewFake()
+	vs := VirtualServer{Key: key4, Scheduler: "rr"}
+	other := key4.withPort(81)
+	adds := []Addition{
+		RealServerAddition(key4, rs4), // before its virtual server: ESRCH
+		VirtualServerAddition(vs),
+		RealServerAddition(key4, rs4),
+		RealServerAddition(key4, rs4),                                     // again: EEXIST
+		VirtualServerAddition(VirtualServer{Key: other, Scheduler: "xx"}), // ENOENT
+		RealServerAddition(other, rs4),                                    // ESRCH
+	}
+	boom := errors.New("boom")
+	f.InjectError("Add", boom)
+	if err := f.Add(adds, nil); err != boom {
+		t.Fatalf("Add with an injected error: %v", err)
+	}
+	if len(f.VirtualServers()) != 0 || f.Writes() != 0 {
+		t.Fatalf("a failed round trip changed state or counted writes: %v, %d", f.VirtualServers(), f.Writes())
+	}
+	refused := map[int]error{}
+	if err := f.Add(adds, func(i int, err error) { refused[i] = err }); err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]syscall.Errno{0: syscall.ESRCH, 3: syscall.EEXIST, 4: syscall.ENOENT, 5: syscall.ESRCH}
+	if len(refused) != len(want) {
+		t.Errorf("refused %v, want %v", refused, want)
+	}
+	for i, e := range want {
+		if !errors.Is(refused[i], e) {
+			t.Errorf("addition %d (%s): %v, want %v", i, adds[i], refused[i], e)
+		}
+	}
+	if got := f.RealServers(key4); len(got) != 1 || got[0].RealServer != rs4 {
+		t.Errorf("real servers %v, want %v", got, rs4)
+	}
+	if f.Count("AddVirtualServer") != 2 || f.Count("AddRealServer") != 4 || f.Count("Add") != 2 {
+		t.Errorf("counts %v: each addition counts under its own method", f.Counts())
+	}
+}
+
 func TestFakeTimeouts(t *testing.T) {
 	f := NewFake()
 	if err := f.SetTimeouts(0, 30*time.Second, 0); err != nil {

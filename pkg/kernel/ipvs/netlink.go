@@ -161,20 +161,17 @@ func (n *Netlink) AddRealServer(vs Key, rs RealServer) error {
 	return n.destination(cmdNewDest, vs, rs, true, "adding")
 }
 
-// AddRealServers sends the adds in batches of nlmsg.MaxBatch requests per round trip (see
-// nlmsg.Conn.DoBatch).
-func (n *Netlink) AddRealServers(vs Key, rss []RealServer, refused func(i int, err error)) error {
+// Add sends the additions in batches of nlmsg.MaxBatch requests per round trip (see
+// nlmsg.Conn.DoBatch): the kernel handles a datagram's requests in order, so a virtual server
+// added early in a batch takes the real servers that follow it.
+func (n *Netlink) Add(adds []Addition, refused func(i int, err error)) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for base := 0; base < len(rss); base += nlmsg.MaxBatch {
-		chunk := rss[base:min(base+nlmsg.MaxBatch, len(rss))]
+	for base := 0; base < len(adds); base += nlmsg.MaxBatch {
+		chunk := adds[base:min(base+nlmsg.MaxBatch, len(adds))]
 		n.c.c.BeginBatch()
-		for _, rs := range chunk {
-			w := n.c.next(cmdNewDest)
-			if err := putService(w, VirtualServer{Key: vs}, false); err != nil {
-				return err
-			}
-			if err := putDest(w, vs, rs, true); err != nil {
+		for _, a := range chunk {
+			if err := putAddition(n.c, a); err != nil {
 				return err
 			}
 		}
@@ -184,10 +181,22 @@ func (n *Netlink) AddRealServers(vs Key, rss []RealServer, refused func(i int, e
 			}
 		})
 		if err != nil {
-			return fmt.Errorf("adding real servers of %s: %w", vs, err)
+			return fmt.Errorf("adding %s and %d more: %w", chunk[0], len(chunk)-1, err)
 		}
 	}
 	return nil
+}
+
+// putAddition appends the request that creates a to the batch being built.
+func putAddition(c *genlConn, a Addition) error {
+	if !a.IsRealServer {
+		return putService(c.next(cmdNewService), a.VirtualServer, true)
+	}
+	w := c.next(cmdNewDest)
+	if err := putService(w, VirtualServer{Key: a.VirtualServer.Key}, false); err != nil {
+		return err
+	}
+	return putDest(w, a.VirtualServer.Key, a.RealServer, true)
 }
 
 func (n *Netlink) UpdateRealServer(vs Key, rs RealServer) error {

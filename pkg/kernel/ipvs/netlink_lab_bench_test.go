@@ -59,6 +59,10 @@ func BenchmarkRealServerRequests(b *testing.B) {
 	for i := range 10 {
 		ten = append(ten, RealServer{netip.AddrFrom4([4]byte{10, 244, 3, byte(i)}), 8080, 1})
 	}
+	var tenAdds []Addition
+	for _, rs := range ten {
+		tenAdds = append(tenAdds, RealServerAddition(vs.Key, rs))
+	}
 	del := func(b *testing.B) {
 		for _, rs := range ten {
 			if err := n.DeleteRealServer(vs.Key, rs); err != nil {
@@ -78,7 +82,7 @@ func BenchmarkRealServerRequests(b *testing.B) {
 	})
 	b.Run("add10/batch", func(b *testing.B) {
 		for b.Loop() {
-			if err := n.AddRealServers(vs.Key, ten, func(_ int, err error) { b.Fatal(err) }); err != nil {
+			if err := n.Add(tenAdds, func(_ int, err error) { b.Fatal(err) }); err != nil {
 				b.Fatal(err)
 			}
 			del(b)

@@ -194,51 +194,63 @@ func TestNetlinkLabLargeDumps(t *testing.T) {
 	}
 }
 
-// TestNetlinkLabBatchedAdds adds real servers in batches over several round trips: the kernel's
-// refusals come back with their index (including the last request of a batch, whose answer is
-// also the batch's acknowledgement), the others are added, and the socket still pairs a single
-// request with its answer afterwards.
+// TestNetlinkLabBatchedAdds sends virtual and real servers over several round trips of a
+// batch: a real server finds the virtual server added before it in the same batch, the
+// kernel's refusals come back with their index (including the last request of a batch, whose
+// answer is also the batch's acknowledgement), the others take effect, and the socket still
+// pairs a single request with its answer afterwards.
 func TestNetlinkLabBatchedAdds(t *testing.T) {
 	n := labNetlink(t)
 	vs := VirtualServer{Key: Key{netip.MustParseAddr("10.96.0.1"), TCP, 80}, Scheduler: "rr"}
-	if err := n.AddVirtualServer(vs); err != nil {
-		t.Fatal(err)
-	}
+	vs2 := VirtualServer{Key: Key{netip.MustParseAddr("10.96.0.2"), UDP, 53}, Scheduler: "rr"}
 	rs := func(i int) RealServer {
 		return RealServer{netip.AddrFrom4([4]byte{10, 244, byte(i >> 8), byte(i)}), 8080, 1}
 	}
-	// 150 requests: batches of 64, 64 and 22. Three repeat an earlier real server: the last of
-	// the first batch, one inside the second, the last of all.
-	dups := map[int]int{63: 0, 70: 3, 149: 100}
-	var adds, want []RealServer
-	for i := range 150 {
-		if j, ok := dups[i]; ok {
-			adds = append(adds, rs(j))
-			continue
+	// 154 requests: batches of 64, 64 and 26. The first adds vs; 150 real servers of vs follow,
+	// three of them repeating an earlier one (refused: the last of the first batch, one inside
+	// the second, the last of all); in the second batch vs is added again (refused), and vs2 with
+	// a real server.
+	adds := []Addition{VirtualServerAddition(vs)}
+	var want []RealServer
+	refuse := map[int]error{}
+	dups := map[int]int{63: 0, 70: 3, 153: 100}
+	for i := 0; len(adds) < 154; i++ {
+		switch j := len(adds); {
+		case j == 80:
+			refuse[j] = syscall.EEXIST
+			adds = append(adds, VirtualServerAddition(vs))
+		case j == 90:
+			adds = append(adds, VirtualServerAddition(vs2), RealServerAddition(vs2.Key, rs(7)))
+		case dups[j] != 0 || j == 63:
+			refuse[j] = syscall.EEXIST
+			adds = append(adds, RealServerAddition(vs.Key, rs(dups[j])))
+		default:
+			adds = append(adds, RealServerAddition(vs.Key, rs(i)))
+			want = append(want, rs(i))
 		}
-		adds = append(adds, rs(i))
-		want = append(want, rs(i))
 	}
 	refused := map[int]error{}
-	if err := n.AddRealServers(vs.Key, adds, func(i int, err error) { refused[i] = err }); err != nil {
+	if err := n.Add(adds, func(i int, err error) { refused[i] = err }); err != nil {
 		t.Fatal(err)
 	}
-	if len(refused) != len(dups) {
-		t.Errorf("refused %v, want EEXIST for %v", refused, dups)
+	if len(refused) != len(refuse) {
+		t.Errorf("refused %v, want %v", refused, refuse)
 	}
-	for i := range dups {
-		if !errors.Is(refused[i], syscall.EEXIST) {
-			t.Errorf("request %d: %v, want EEXIST", i, refused[i])
+	for i, e := range refuse {
+		if !errors.Is(refused[i], e) {
+			t.Errorf("request %d (%s): %v, want %v", i, adds[i], refused[i], e)
 		}
 	}
+	assertVSs(t, n, vs, vs2)
 	assertRSs(t, n, vs.Key, want...)
+	assertRSs(t, n, vs2.Key, rs(7))
 
 	missing := Key{netip.MustParseAddr("10.96.0.99"), TCP, 1}
 	refused = map[int]error{}
-	if err := n.AddRealServers(missing, adds[:3], func(i int, err error) { refused[i] = err }); err != nil {
+	if err := n.Add([]Addition{RealServerAddition(missing, rs(1)), RealServerAddition(missing, rs(2))}, func(i int, err error) { refused[i] = err }); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 3 {
+	for i := range 2 {
 		if !errors.Is(refused[i], syscall.ESRCH) {
 			t.Errorf("request %d on a missing virtual server: %v, want ESRCH", i, refused[i])
 		}
@@ -246,7 +258,7 @@ func TestNetlinkLabBatchedAdds(t *testing.T) {
 	if err := n.AddRealServer(vs.Key, rs(1)); !errors.Is(err, syscall.EEXIST) {
 		t.Errorf("a single request after the batches: %v, want EEXIST", err)
 	}
-	if err := n.AddRealServers(vs.Key, nil, nil); err != nil {
+	if err := n.Add(nil, nil); err != nil {
 		t.Errorf("an empty batch: %v", err)
 	}
 }

@@ -16,7 +16,7 @@ func TestAddressIsTheSwitch(t *testing.T) {
 		inject func(e *env)
 	}{
 		{"a real server write failed", func(e *env) { e.ipvs.InjectError("AddRealServer", injected) }},
-		{"a round trip of real server writes failed", func(e *env) { e.ipvs.InjectError("AddRealServers", injected) }},
+		{"a round trip of additions failed", func(e *env) { e.ipvs.InjectError("Add", injected) }},
 		{"a virtual server write failed", func(e *env) { e.ipvs.InjectError("AddVirtualServer", injected) }},
 		{"the ipset restore failed", func(e *env) { e.ipset.InjectError("Apply", injected) }},
 	} {

@@ -109,6 +109,8 @@ type env struct {
 	nd    *netdev.Fake
 	ipset *ipset.Fake
 	ipt   *countingIPTables
+	// wrapIPVS, when a mutate function sets it, stands between the proxier and the fake IPVS.
+	wrapIPVS func(*kipvs.Fake) kipvs.Interface
 }
 
 func defaultTestConfig() *kubeproxyconfig.KubeProxyConfiguration {
@@ -131,7 +133,11 @@ func newEnv(t *testing.T, mutate ...func(*kubeproxyconfig.KubeProxyConfiguration
 	for _, m := range mutate {
 		m(cfg, e)
 	}
-	k := Kernel{IPVS: e.ipvs, Netdev: e.nd, IPSet: e.ipset, IPTables: e.ipt, Conntrack: conntrack.NewFake()}
+	var ki kipvs.Interface = e.ipvs
+	if e.wrapIPVS != nil {
+		ki = e.wrapIPVS(e.ipvs)
+	}
+	k := Kernel{IPVS: ki, Netdev: e.nd, IPSet: e.ipset, IPTables: e.ipt, Conntrack: conntrack.NewFake()}
 	p, err := NewProxier(context.Background(), Config{
 		Family:              v1.IPv4Protocol,
 		NodeName:            testNode,

@@ -337,10 +337,10 @@ func TestExcludeCIDRsAreNotTouched(t *testing.T) {
 
 // TestFailedWriteIsRetriedAfterReload: a failing kernel write fails the sync; the next sync
 // reloads the kernel state and completes the work.
-// Real servers are added in batches: the kernel may refuse one of them (the others are added),
+// Additions are sent in batches: the kernel may refuse one of them (the others are made),
 // or the round trip may fail (which were added is unknown).
 func TestFailedWriteIsRetriedAfterReload(t *testing.T) {
-	for _, method := range []string{"AddRealServer", "AddRealServers"} {
+	for _, method := range []string{"AddRealServer", "Add"} {
 		t.Run(method, func(t *testing.T) {
 			e := newEnv(t)
 			svc, sl := webService()
@@ -358,7 +358,7 @@ func TestFailedWriteIsRetriedAfterReload(t *testing.T) {
 					partial++
 				}
 			}
-			if want := map[string]int{"AddRealServer": 1, "AddRealServers": 0}[method]; partial != want {
+			if want := map[string]int{"AddRealServer": 1, "Add": 0}[method]; partial != want {
 				t.Errorf("%d virtual servers with 3 real servers after the failed write, want %d (%s)", partial, want, e.ops())
 			}
 			e.sync()

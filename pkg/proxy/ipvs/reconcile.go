@@ -87,6 +87,9 @@ type reconciler struct {
 	// setsListed makes the next apply compare every set entry (set by a load that listed them).
 	setsListed bool
 
+	// additions are virtual and real servers to create, sent together (additions.go).
+	additions []kipvs.Addition
+
 	ops opCounts
 	// ph times the steps of the current sync (nil outside a sync).
 	ph *phases
@@ -425,10 +428,14 @@ func (r *reconciler) apply(c *claims, global GlobalState) error {
 		r.ph.done("unbind")
 	}
 
+	r.additions = r.additions[:0]
 	for k := range vsKeys {
 		if err := r.applyVirtualServer(c, k); err != nil {
 			return err
 		}
+	}
+	if err := r.flushAdditions(); err != nil {
+		return err
 	}
 	r.ph.done("ipvs")
 
@@ -543,13 +550,9 @@ func (r *reconciler) applyVirtualServer(c *claims, k kipvs.Key) error {
 		return r.retireVirtualServer(have)
 	}
 	if have == nil {
-		r.ops.writes++
-		if err := r.ipvs.AddVirtualServer(desired.VirtualServer); err != nil {
-			return fmt.Errorf("adding virtual server %s: %w", k, err)
-		}
-		have = &cachedVS{vs: desired.VirtualServer, rs: newRealServerSet(len(desired.RealServers))}
-		r.cache.vs[k] = have
-	} else if have.vs != desired.VirtualServer {
+		return r.queueVirtualServer(desired.VirtualServer, desired.RealServers)
+	}
+	if have.vs != desired.VirtualServer {
 		r.ops.writes++
 		if err := r.ipvs.UpdateVirtualServer(desired.VirtualServer); err != nil {
 			return fmt.Errorf("updating virtual server %s: %w", k, err)
@@ -557,68 +560,43 @@ func (r *reconciler) applyVirtualServer(c *claims, k kipvs.Key) error {
 		have.vs = desired.VirtualServer
 	}
 
-	wanted := make(map[netip.AddrPort]bool, len(desired.RealServers))
 	var adds []kipvs.RealServer
 	for _, rs := range desired.RealServers {
 		id := rsID(rs)
-		wanted[id] = true
 		cur, ok := have.rs.get(id)
 		switch {
 		case !ok:
 			adds = append(adds, rs)
-			continue
 		case cur.Weight != rs.Weight:
 			// A terminating endpoint that came back, or a weight changed by hand.
 			r.ops.writes++
 			if err := r.ipvs.UpdateRealServer(k, rs); err != nil {
 				return fmt.Errorf("updating real server %s of %s: %w", id, k, err)
 			}
-		default:
-			continue
-		}
-		have.rs.put(rs)
-	}
-	if err := r.addRealServers(have, adds); err != nil {
-		return err
-	}
-	var leaving []kipvs.RealServer
-	for _, rs := range have.rs.all() {
-		if !wanted[rsID(rs)] {
-			leaving = append(leaving, rs)
-		}
-	}
-	return r.terminate(have, leaving)
-}
-
-// addRealServers adds the real servers a virtual server lacks in as few round trips as the
-// adapter can make (a cold start adds ten per virtual server, 150,000 at S=10000) and caches
-// those the kernel took. When a round trip fails, which were added is unknown: the error makes
-// the next sync read the kernel again.
-func (r *reconciler) addRealServers(have *cachedVS, adds []kipvs.RealServer) error {
-	if len(adds) == 0 {
-		return nil
-	}
-	r.ops.writes += len(adds)
-	var refused []bool
-	var first error
-	err := r.ipvs.AddRealServers(have.vs.Key, adds, func(i int, err error) {
-		if refused == nil {
-			refused = make([]bool, len(adds))
-		}
-		refused[i] = true
-		if first == nil {
-			first = fmt.Errorf("adding real server %s to %s: %w", adds[i], have.vs.Key, err)
-		}
-	})
-	if err != nil {
-		return err
-	}
-	for i, rs := range adds {
-		if refused == nil || !refused[i] {
 			have.rs.put(rs)
 		}
 	}
-	return first
+	wanted := newRealServerSet(len(desired.RealServers))
+	for _, rs := range desired.RealServers {
+		wanted.put(rs)
+	}
+	var leaving []kipvs.RealServer
+	for _, rs := range have.rs.all() {
+		if _, ok := wanted.get(rsID(rs)); !ok {
+			leaving = append(leaving, rs)
+		}
+	}
+	if err := r.queueRealServers(k, adds); err != nil {
+		return err
+	}
+	if len(adds) > 0 && len(leaving) > 0 {
+		// The new real servers go in before the old ones stop taking connections (a rolling
+		// update replaces them all): the queue is sent now, not at the end of the phase.
+		if err := r.flushAdditions(); err != nil {
+			return err
+		}
+	}
+	return r.terminate(have, leaving)
 }
 
 // retireVirtualServer removes a virtual server nobody wants, after its real servers: TCP ones
