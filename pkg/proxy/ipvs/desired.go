@@ -1,7 +1,9 @@
 package ipvs
 
 import (
+	"cmp"
 	"net/netip"
+	"slices"
 	"sort"
 
 	v1 "k8s.io/api/core/v1"
@@ -52,6 +54,10 @@ type builder struct {
 	seen    map[string]map[string]bool
 	bound   map[netip.Addr]bool
 	blocked []kipvs.Key
+	// rs memoizes realServers by nodeLocal: a NodePort Service's virtual servers share their
+	// real servers (the slices are read-only), computed once instead of once per address.
+	rs     [2][]kipvs.RealServer
+	rsDone [2]bool
 }
 
 func desiredServicePort(ctx *NodeContext, in ServicePortInput) (ServicePortState, []kipvs.Key) {
@@ -279,12 +285,22 @@ func (b *builder) virtualServerFor(sp proxy.ServicePort, addr netip.Addr, port i
 // kubernetes#97081). With internalTrafficPolicy Local on a service that is not externally
 // accessible there are no cluster endpoints, so the fallback is empty.
 func (b *builder) realServers(in ServicePortInput, nodeLocal bool) []kipvs.RealServer {
+	i := 0
+	if nodeLocal {
+		i = 1
+	}
+	if !b.rsDone[i] {
+		b.rs[i], b.rsDone[i] = b.pickRealServers(in, nodeLocal), true
+	}
+	return b.rs[i]
+}
+
+func (b *builder) pickRealServers(in ServicePortInput, nodeLocal bool) []kipvs.RealServer {
 	clusterEps, localEps, _, _ := proxy.CategorizeEndpoints(in.Endpoints, in.Port, b.ctx.NodeName, b.ctx.TopologyLabels)
 	eps := clusterEps
 	if nodeLocal && len(localEps) > 0 {
 		eps = localEps
 	}
-	seen := map[kipvs.RealServer]bool{}
 	out := make([]kipvs.RealServer, 0, len(eps))
 	for _, ep := range eps {
 		ip, err := netip.ParseAddr(ep.IP())
@@ -296,18 +312,11 @@ func (b *builder) realServers(in ServicePortInput, nodeLocal bool) []kipvs.RealS
 			continue
 		}
 		// Upstream gives every destination weight 1; weight 0 only marks graceful deletion.
-		rs := kipvs.RealServer{Address: ip, Port: uint16(ep.Port()), Weight: 1}
-		if seen[rs] {
-			continue
-		}
-		seen[rs] = true
-		out = append(out, rs)
+		out = append(out, kipvs.RealServer{Address: ip, Port: uint16(ep.Port()), Weight: 1})
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Address != out[j].Address {
-			return out[i].Address.Less(out[j].Address)
-		}
-		return out[i].Port < out[j].Port
+	// Sorted, then duplicates dropped (two endpoints of one address and port, from two slices).
+	slices.SortFunc(out, func(x, y kipvs.RealServer) int {
+		return cmp.Or(x.Address.Compare(y.Address), cmp.Compare(x.Port, y.Port))
 	})
-	return out
+	return slices.Compact(out)
 }

@@ -534,3 +534,23 @@ func TestSelectNodePortAddresses(t *testing.T) {
 		})
 	}
 }
+
+// TestRealServersSortedAndUnique: a virtual server's real servers are sorted by address and
+// port, and an endpoint that two slices both hold is one real server. Every virtual server of
+// the port (cluster IP and each NodePort address) gets the same list.
+func TestRealServersSortedAndUnique(t *testing.T) {
+	svc := service("web", "10.96.0.10", nodePortType(30080))
+	a := slice(svc, v1.IPv4Protocol, ep{ip: "10.244.3.1"}, ep{ip: "10.244.1.9"}, ep{ip: "10.244.10.2"})
+	b := slice(svc, v1.IPv4Protocol, ep{ip: "10.244.1.9"}, ep{ip: "10.244.2.4"})
+	b.Name = "web-b"
+	st := DesiredServicePort(ctx4(), only(t, v1.IPv4Protocol, svc, a, b))
+	want := rs("10.244.1.9", "10.244.2.4", "10.244.3.1", "10.244.10.2")
+	if len(st.VirtualServers) != 3 {
+		t.Fatalf("want the cluster IP and two NodePort virtual servers:%s", dump(st))
+	}
+	for _, v := range st.VirtualServers {
+		if !reflect.DeepEqual(v.RealServers, want) {
+			t.Errorf("real servers of %s = %v, want %v", v.VirtualServer.Key, v.RealServers, want)
+		}
+	}
+}
