@@ -8,7 +8,6 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -129,19 +128,13 @@ func (s *ProxyServer) startInformers(ctx context.Context) error {
 		return err
 	}
 	resync := s.Config.ConfigSyncPeriod.Duration
-	// Managed fields are never read and would double the memory held for large clusters.
-	dropManagedFields := informers.WithTransform(func(obj interface{}) (interface{}, error) {
-		if a, err := meta.Accessor(obj); err == nil {
-			a.SetManagedFields(nil)
-		}
-		return obj, nil
-	})
-	shared := informers.NewSharedInformerFactoryWithOptions(s.Client, resync, dropManagedFields)
-	sliceFactory := informers.NewSharedInformerFactoryWithOptions(s.Client, resync, dropManagedFields,
+	dropUnreadFields := informers.WithTransform(dropUnread)
+	shared := informers.NewSharedInformerFactoryWithOptions(s.Client, resync, dropUnreadFields)
+	sliceFactory := informers.NewSharedInformerFactoryWithOptions(s.Client, resync, dropUnreadFields,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.LabelSelector = labels.NewSelector().Add(*noHeadless).String()
 		}))
-	serviceFactory := informers.NewSharedInformerFactoryWithOptions(s.Client, resync, dropManagedFields,
+	serviceFactory := informers.NewSharedInformerFactoryWithOptions(s.Client, resync, dropUnreadFields,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.LabelSelector = labels.NewSelector().Add(*noProxyName).String()
 			o.FieldSelector = fields.OneTermNotEqualSelector("spec.clusterIP", v1.ClusterIPNone).String()
