@@ -175,7 +175,7 @@ func (n *Netlink) Add(adds []Addition, refused func(i int, err error)) error {
 				return err
 			}
 		}
-		err := n.c.c.DoBatch(n.c.family, func(i int, err error) {
+		err := n.c.c.DoBatch(n.c.family, 0, func(i int, err error) {
 			if refused != nil {
 				refused(base+i, err)
 			}

@@ -13,7 +13,7 @@ import (
 )
 
 // addrSocket reads the namespace's addresses with one RTM_GETADDR dump on an rtnetlink socket
-// of its own, parsing each message in place. A node with 10,000 Services holds as many
+// of its own, parsing each message in place, and binds addresses in batches (addradd.go). A node with 10,000 Services holds as many
 // addresses on kube-ipvs0, and every sync period's verification lists them twice (the bindings,
 // and the node's own addresses without them); netlink.AddrList built a netlink.Addr with its
 // own allocations for each, and vishvananda's socket zeroes 64 KiB per datagram. The socket
@@ -33,12 +33,8 @@ func (s *addrSocket) dump(keep func(index int, a netip.Addr) bool) ([]netip.Addr
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.c == nil {
-		c, err := nlmsg.Open(unix.NETLINK_ROUTE)
-		if err != nil {
-			return nil, err
-		}
-		s.c = c
+	if err := s.open(); err != nil {
+		return nil, err
 	}
 	var out []netip.Addr
 	err := nlmsg.RetryInterrupted(dumpRetries, func() error {
@@ -63,6 +59,19 @@ func (s *addrSocket) dump(keep func(index int, a netip.Addr) bool) ([]netip.Addr
 		return nil, err
 	}
 	return out, nil
+}
+
+// open opens the socket if it is not open; s.mu must be held.
+func (s *addrSocket) open() error {
+	if s.c != nil {
+		return nil
+	}
+	c, err := nlmsg.Open(unix.NETLINK_ROUTE)
+	if err != nil {
+		return err
+	}
+	s.c = c
+	return nil
 }
 
 func (s *addrSocket) close() {

@@ -38,7 +38,8 @@ func NewFake() *Fake {
 	return &Fake{
 		Recorder: fakecalls.New(
 			[]string{"ListAddresses", "LocalAddresses", "VXLANPorts"},
-			[]string{"EnsureDummy", "DeleteLink", "AddAddress", "DeleteAddress"}),
+			[]string{"EnsureDummy", "DeleteLink", "AddAddress", "DeleteAddress"},
+			"AddAddresses"),
 		links: map[string]*fakeLink{"lo": {kind: "loopback", up: true,
 			addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()}}},
 	}
@@ -86,6 +87,27 @@ func (f *Fake) AddAddress(link string, addr netip.Addr) error {
 			l.addrs = append(l.addrs, addr)
 		}
 	})
+}
+
+// AddAddresses binds each address as AddAddress does (and counts it as one), reporting each
+// refusal to refused. An error injected for "AddAddresses" is a failed round trip: it is
+// returned and nothing is bound. A missing link fails the call, as in the kernel adapter.
+func (f *Fake) AddAddresses(link string, addrs []netip.Addr, refused func(i int, err error)) error {
+	if err := f.Call("AddAddresses"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	_, err := f.link(link)
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	for i, a := range addrs {
+		if err := f.AddAddress(link, a); err != nil && refused != nil {
+			refused(i, err)
+		}
+	}
+	return nil
 }
 
 func (f *Fake) DeleteAddress(link string, addr netip.Addr) error {

@@ -127,3 +127,38 @@ func TestSortedUnique(t *testing.T) {
 		t.Errorf("sortedUnique = %v", got)
 	}
 }
+
+// TestFakeAddAddresses: each address is bound as AddAddress would bind it (and counted as
+// one); refusals come back by index; a missing link or an error injected for "AddAddresses"
+// fails the call with nothing bound.
+func TestFakeAddAddresses(t *testing.T) {
+	f := NewFake()
+	boom := errors.New("boom")
+	in := []netip.Addr{netip.MustParseAddr("10.96.0.1"), netip.MustParseAddr("::ffff:10.96.0.2"), netip.MustParseAddr("fd00::1"), netip.MustParseAddr("10.96.0.1")}
+	if err := f.AddAddresses("kube-ipvs0", in, nil); !errors.Is(err, ErrLinkNotFound) {
+		t.Fatalf("AddAddresses on a missing link: %v", err)
+	}
+	if _, err := f.EnsureDummy("kube-ipvs0"); err != nil {
+		t.Fatal(err)
+	}
+	f.InjectError("AddAddresses", boom)
+	if err := f.AddAddresses("kube-ipvs0", in, nil); err != boom || len(f.Addresses("kube-ipvs0")) != 0 {
+		t.Fatalf("AddAddresses with a failed round trip: %v, bound %v", err, f.Addresses("kube-ipvs0"))
+	}
+	f.ResetCounts()
+	f.InjectError("AddAddress", boom)
+	refused := map[int]error{}
+	if err := f.AddAddresses("kube-ipvs0", in, func(i int, err error) { refused[i] = err }); err != nil {
+		t.Fatal(err)
+	}
+	// The first is refused by the injection, the mapped one as invalid; the repeat binds it.
+	if len(refused) != 2 || refused[0] != boom || refused[1] == nil {
+		t.Errorf("refused %v, want the first (injected) and the second (IPv4-mapped)", refused)
+	}
+	if got := f.Addresses("kube-ipvs0"); !slices.Equal(sortedUnique(got), addrs("10.96.0.1", "fd00::1")) {
+		t.Errorf("bound %v", got)
+	}
+	if c := f.Count("AddAddress"); c != 4 {
+		t.Errorf("AddAddress count %d, want 4 (one per address)", c)
+	}
+}

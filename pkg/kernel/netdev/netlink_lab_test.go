@@ -209,3 +209,96 @@ func TestNetlinkManyAddressesLab(t *testing.T) {
 		t.Errorf("LocalAddresses = %v, %v; want only 192.168.7.7", local, err)
 	}
 }
+
+// TestNetlinkAddAddressesLab binds addresses of both families in batches over several round
+// trips: an address already bound is no refusal, an invalid one is refused without being sent,
+// the kernel's own refusals come back by index, and a cached link index that went stale (the
+// link deleted and created again) is looked up again.
+func TestNetlinkAddAddressesLab(t *testing.T) {
+	nstest.Enter(t)
+	n := NewNetlink()
+	const dev = "kube-ipvs0"
+	if err := n.AddAddresses(dev, addrs("10.96.0.1"), nil); !errors.Is(err, ErrLinkNotFound) {
+		t.Fatalf("AddAddresses before the link exists: %v, want ErrLinkNotFound", err)
+	}
+	if _, err := n.EnsureDummy(dev); err != nil {
+		t.Fatal(err)
+	}
+	var in, want []netip.Addr
+	for i := range 150 {
+		a := netip.AddrFrom4([4]byte{10, 96, byte(i >> 8), byte(i)})
+		if i%3 == 0 {
+			a = netip.AddrFrom16([16]byte{0xfd, 0, 14: byte(i >> 8), 15: byte(i)})
+		}
+		in = append(in, a)
+		want = append(want, a)
+	}
+	in[70] = in[5]                                  // already bound by the time it is sent
+	in[100] = netip.MustParseAddr("::ffff:1.2.3.4") // invalid: refused before sending
+	in[149] = netip.MustParseAddr("ff02::1")        // IPv6 multicast: the kernel refuses it
+	unsent := map[netip.Addr]bool{want[70]: true, want[100]: true, want[149]: true}
+	want = slices.DeleteFunc(want, func(a netip.Addr) bool { return unsent[a] })
+	refused := map[int]error{}
+	if err := n.AddAddresses(dev, in, func(i int, err error) { refused[i] = err }); err != nil {
+		t.Fatal(err)
+	}
+	if len(refused) != 2 || refused[100] == nil || refused[149] == nil {
+		t.Errorf("refused %v, want 100 (IPv4-mapped) and 149 (IPv6 multicast)", refused)
+	}
+	got, err := n.ListAddresses(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(sortedUnique(got), sortedUnique(slices.Clone(want))) {
+		t.Errorf("bound %d addresses, want %d", len(got), len(want))
+	}
+
+	if err := n.DeleteLink(dev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.EnsureDummy(dev); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.AddAddresses(dev, addrs("10.96.9.9"), func(_ int, err error) { t.Errorf("refused: %v", err) }); err != nil {
+		t.Fatalf("AddAddresses after the link was created again: %v", err)
+	}
+	if got, err := n.ListAddresses(dev); err != nil || !slices.Equal(got, addrs("10.96.9.9")) {
+		t.Errorf("after the link came back: %v, %v", got, err)
+	}
+}
+
+// BenchmarkBindAddressesLab binds 2000 addresses to a dummy link, one request each and in
+// batches, then removes the link. Each add queues the kernel's address lifetime check, which
+// walks every IPv4 address: the single requests pay it about once per address.
+func BenchmarkBindAddressesLab(b *testing.B) {
+	nstest.Enter(b)
+	n := NewNetlink()
+	const dev, count = "kube-ipvs0", 2000
+	var in []netip.Addr
+	for i := range count {
+		in = append(in, netip.AddrFrom4([4]byte{10, 96, byte(i >> 8), byte(i)}))
+	}
+	for _, mode := range []string{"single", "batch"} {
+		b.Run(mode, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := n.EnsureDummy(dev); err != nil {
+					b.Fatal(err)
+				}
+				if mode == "single" {
+					for _, a := range in {
+						if err := n.AddAddress(dev, a); err != nil {
+							b.Fatal(err)
+						}
+					}
+				} else if err := n.AddAddresses(dev, in, func(_ int, err error) { b.Fatal(err) }); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if err := n.DeleteLink(dev); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}

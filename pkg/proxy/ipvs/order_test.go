@@ -3,6 +3,8 @@ package ipvs
 import (
 	"errors"
 	"testing"
+
+	v1 "k8s.io/api/core/v1"
 )
 
 // TestAddressIsTheSwitch: a Service's address is bound only once its virtual and real servers
@@ -19,6 +21,8 @@ func TestAddressIsTheSwitch(t *testing.T) {
 		{"a round trip of additions failed", func(e *env) { e.ipvs.InjectError("Add", injected) }},
 		{"a virtual server write failed", func(e *env) { e.ipvs.InjectError("AddVirtualServer", injected) }},
 		{"the ipset restore failed", func(e *env) { e.ipset.InjectError("Apply", injected) }},
+		{"the binding was refused", func(e *env) { e.nd.InjectError("AddAddress", injected) }},
+		{"the round trip of bindings failed", func(e *env) { e.nd.InjectError("AddAddresses", injected) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -61,4 +65,31 @@ func TestAddressIsTheSwitch(t *testing.T) {
 			t.Errorf("the retry left the virtual server %s", webCluster)
 		}
 	})
+}
+
+// TestRefusedBindingLeavesTheOthersBound: the kernel refusing one address does not keep the
+// other Services' addresses from being bound, and the retry binds only the refused one.
+func TestRefusedBindingLeavesTheOthersBound(t *testing.T) {
+	e := newEnv(t)
+	e.start()
+	web, webSlice := webService()
+	api := service("api", "10.96.0.20")
+	for _, o := range []any{web, webSlice, api, slice(api, v1.IPv4Protocol, ep{ip: "10.244.5.5"})} {
+		e.deliver(o)
+	}
+	e.nd.InjectError("AddAddress", errors.New("injected"))
+	if err := e.p.syncProxyRules(); err == nil {
+		t.Fatal("the sync should report the refused binding")
+	}
+	if n := len(e.bound()); n != 1 {
+		t.Errorf("bound %v after one refusal, want the other address", e.bound())
+	}
+	e.nd.ResetCounts()
+	e.sync()
+	if !e.bound()["10.96.0.10"] || !e.bound()["10.96.0.20"] {
+		t.Errorf("after the retry: bound %v", e.bound())
+	}
+	if c := e.nd.Count("AddAddress"); c != 1 {
+		t.Errorf("the retry bound %d addresses, want only the refused one", c)
+	}
 }

@@ -459,18 +459,45 @@ func (r *reconciler) apply(c *claims, global GlobalState) error {
 	}
 	r.ph.done("iptables")
 
-	for _, a := range bind {
-		r.ops.writes++
-		if err := r.netdev.AddAddress(DummyDevice, a); err != nil {
-			return fmt.Errorf("binding %s to %s: %w", a, DummyDevice, err)
-		}
-		r.cache.bindings.Insert(a)
+	if err := r.bindAddresses(bind); err != nil {
+		return err
 	}
 	r.ph.done("bind")
 
 	r.full = false
 	r.setsListed = false
 	return nil
+}
+
+// bindAddresses binds addresses to kube-ipvs0 in as few round trips as the adapter can make
+// and caches those bound. It returns the first refusal (the others were still bound), or the
+// failed round trip's error: then which were bound is unknown, and the error makes the next
+// sync read the kernel again.
+func (r *reconciler) bindAddresses(addrs []netip.Addr) error {
+	if len(addrs) == 0 {
+		return nil
+	}
+	r.ops.writes += len(addrs)
+	var refused map[int]bool
+	var first error
+	err := r.netdev.AddAddresses(DummyDevice, addrs, func(i int, err error) {
+		if refused == nil {
+			refused = map[int]bool{}
+		}
+		refused[i] = true
+		if first == nil {
+			first = fmt.Errorf("binding to %s: %w", DummyDevice, err)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("binding %d addresses to %s: %w", len(addrs), DummyDevice, err)
+	}
+	for i, a := range addrs {
+		if !refused[i] {
+			r.cache.bindings.Insert(a)
+		}
+	}
+	return first
 }
 
 // applySets creates missing sets and adds and deletes entries, all in one ipset restore.

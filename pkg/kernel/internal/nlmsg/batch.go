@@ -32,8 +32,9 @@ func (c *Conn) Next() *Writer {
 	return &c.w
 }
 
-// DoBatch sends the batch's requests, as messages of type typ, in one datagram, and calls
-// refused for each one the kernel refused, with its index and error.
+// DoBatch sends the batch's requests, as messages of type typ with flags (besides
+// NLM_F_REQUEST and NLM_F_ACK, e.g. NLM_F_CREATE), in one datagram, and calls refused for each
+// one the kernel refused, with its index and error.
 //
 // Why: every request is a round trip otherwise (a send, the kernel's acknowledgement, a
 // receive): at a cold start of 150,000 real servers, 300,000 system calls. The kernel handles
@@ -42,7 +43,7 @@ func (c *Conn) Next() *Writer {
 // refusals before it, ends the batch: two system calls for up to MaxBatch requests.
 //
 // An error returned means the round trip itself failed: which requests took effect is unknown.
-func (c *Conn) DoBatch(typ uint16, refused func(i int, err error)) error {
+func (c *Conn) DoBatch(typ, flags uint16, refused func(i int, err error)) error {
 	n := len(c.starts)
 	switch {
 	case n == 0:
@@ -57,11 +58,11 @@ func (c *Conn) DoBatch(typ uint16, refused func(i int, err error)) error {
 			end = c.starts[i+1]
 		}
 		c.seq++
-		flags := uint16(unix.NLM_F_REQUEST)
+		f := flags | unix.NLM_F_REQUEST
 		if i == n-1 {
-			flags |= unix.NLM_F_ACK
+			f |= unix.NLM_F_ACK
 		}
-		putHeader(c.w.B[start:], end-start, typ, flags, c.seq)
+		putHeader(c.w.B[start:], end-start, typ, f, c.seq)
 	}
 	if err := c.send(); err != nil {
 		return err

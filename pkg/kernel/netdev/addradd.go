@@ -1,0 +1,115 @@
+//go:build linux
+
+package netdev
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/internal/nlmsg"
+)
+
+// AddAddresses sends RTM_NEWADDR requests nlmsg.MaxBatch to a datagram on the address socket.
+//
+// Why batches: besides the round trip, each address the kernel adds queues its address
+// lifetime check at once (check_lifetime in net/ipv4/devinet.c), a worker that walks every
+// IPv4 address of the machine. One request at a time, that walk ran after nearly every add:
+// binding 10,000 addresses cost time quadratic in their number. The worker cannot run in the
+// middle of a datagram's requests on one CPU, so a batch pays for one walk.
+func (n Netlink) AddAddresses(link string, addrs []netip.Addr, refused func(i int, err error)) error {
+	for base := 0; base < len(addrs); base += nlmsg.MaxBatch {
+		chunk := addrs[base:min(base+nlmsg.MaxBatch, len(addrs))]
+		var errs map[int]error
+		err := n.links.withLink(link, func(l netlink.Link) error {
+			var err error
+			errs, err = n.addrs.add(l.Attrs().Index, chunk)
+			if err != nil {
+				return err
+			}
+			for _, e := range errs {
+				if errors.Is(e, unix.ENODEV) {
+					return e // a stale link index: withLink looks the link up and sends again
+				}
+			}
+			return nil
+		})
+		if errors.Is(err, ErrLinkNotFound) {
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("adding %d addresses to %s: %w", len(chunk), link, err)
+		}
+		for i, e := range errs {
+			if refused != nil {
+				refused(base+i, fmt.Errorf("adding %s to %s: %w", chunk[i], link, e))
+			}
+		}
+	}
+	return nil
+}
+
+// add binds addrs to the link with index idx as host addresses (/32, /128) in one round trip.
+// It returns the refusals by index; an address already bound is not one, nor an invalid
+// address sent (refused before sending).
+func (s *addrSocket) add(idx int, addrs []netip.Addr) (map[int]error, error) {
+	var refused map[int]error
+	refuse := func(i int, err error) {
+		if refused == nil {
+			refused = map[int]error{}
+		}
+		refused[i] = err
+	}
+	if s == nil { // a Netlink{}: a socket for this request
+		s = &addrSocket{}
+		defer s.close()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	var sent []int // index in addrs of each request
+	s.c.BeginBatch()
+	for i, a := range addrs {
+		if err := validAddr(a); err != nil {
+			refuse(i, err)
+			continue
+		}
+		putNewAddr(s.c.Next(), idx, a)
+		sent = append(sent, i)
+	}
+	err := s.c.DoBatch(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_EXCL, func(j int, err error) {
+		if !errors.Is(err, unix.EEXIST) {
+			refuse(sent[j], err)
+		}
+	})
+	return refused, err
+}
+
+// putNewAddr appends an RTM_NEWADDR body: struct ifaddrmsg (host prefix, universe scope), then
+// the address as both IFA_LOCAL and IFA_ADDRESS, as `ip addr add` and vishvananda/netlink send it.
+func putNewAddr(w *nlmsg.Writer, idx int, a netip.Addr) {
+	family, bits := byte(unix.AF_INET), byte(32)
+	if a.Is6() {
+		family, bits = unix.AF_INET6, 128
+	}
+	var hdr [unix.SizeofIfAddrmsg]byte
+	hdr[0], hdr[1] = family, bits
+	binary.NativeEndian.PutUint32(hdr[4:], uint32(idx))
+	w.B = append(w.B, hdr[:]...)
+	var b []byte
+	if a.Is4() {
+		b4 := a.As4()
+		b = b4[:]
+	} else {
+		b16 := a.As16()
+		b = b16[:]
+	}
+	w.Put(unix.IFA_LOCAL, b)
+	w.Put(unix.IFA_ADDRESS, b)
+}
