@@ -27,6 +27,36 @@ type addrSocket struct {
 // interrupted is read again, at most dumpRetries times in all. A nil addrSocket (a Netlink{})
 // opens a socket for this dump and closes it after.
 func (s *addrSocket) dump(keep func(index int, a netip.Addr) bool) ([]netip.Addr, error) {
+	var out []netip.Addr
+	err := s.use(func(c *nlmsg.Conn) error {
+		return nlmsg.RetryInterrupted(dumpRetries, func() error {
+			out = out[:0]
+			w := c.Begin()
+			w.B = append(w.B, make([]byte, unix.SizeofIfAddrmsg)...) // family AF_UNSPEC: both
+			return c.Do(unix.RTM_GETADDR, true, func(typ uint16, body []byte) error {
+				if typ != unix.RTM_NEWADDR {
+					return nil
+				}
+				idx, a, ok, err := parseAddrMsg(body)
+				if err != nil {
+					return err
+				}
+				if ok && keep(idx, a) {
+					out = append(out, a)
+				}
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// use runs f with the socket, opened if needed and held for f alone. A nil addrSocket (a
+// Netlink{}) opens a socket for f and closes it after.
+func (s *addrSocket) use(f func(c *nlmsg.Conn) error) error {
 	if s == nil {
 		s = &addrSocket{}
 		defer s.close()
@@ -34,31 +64,9 @@ func (s *addrSocket) dump(keep func(index int, a netip.Addr) bool) ([]netip.Addr
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.open(); err != nil {
-		return nil, err
+		return err
 	}
-	var out []netip.Addr
-	err := nlmsg.RetryInterrupted(dumpRetries, func() error {
-		out = out[:0]
-		w := s.c.Begin()
-		w.B = append(w.B, make([]byte, unix.SizeofIfAddrmsg)...) // family AF_UNSPEC: both
-		return s.c.Do(unix.RTM_GETADDR, true, func(typ uint16, body []byte) error {
-			if typ != unix.RTM_NEWADDR {
-				return nil
-			}
-			idx, a, ok, err := parseAddrMsg(body)
-			if err != nil {
-				return err
-			}
-			if ok && keep(idx, a) {
-				out = append(out, a)
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return f(s.c)
 }
 
 // open opens the socket if it is not open; s.mu must be held.
