@@ -263,6 +263,7 @@ func (p *proc) readBack(deadline time.Time, spacing int, check func() (missing i
 		if time.Now().After(deadline) {
 			return done, read, poll, errors.New("timed out")
 		}
+		p.cpu = append(p.cpu, takeCPUSample(p.cmd.Process.Pid))
 		if time.Now().Before(next) && !idle.idle() {
 			time.Sleep(250 * time.Millisecond)
 			continue
@@ -273,6 +274,7 @@ func (p *proc) readBack(deadline time.Time, spacing int, check func() (missing i
 			return done, read, poll, fmt.Errorf("reading the kernel: %w", err)
 		}
 		done = time.Now()
+		p.reads = append(p.reads, interval{ps, done})
 		read = done.Sub(ps)
 		if missing == 0 {
 			return done, read, poll, nil
@@ -474,6 +476,39 @@ func floorNS(t *testing.T, name string, exp []VirtualServer, load func(*libipvs.
 type proc struct {
 	cmd  *exec.Cmd
 	done chan struct{}
+	// reads are the bench's reads of the kernel during the cold start: they take CPU from the
+	// proxier (a read of the IPVS table takes seconds at S=10000), and the report says how much.
+	reads []interval
+	// cpu samples CPU time while the cold start is read back (cpuacct_test.go).
+	cpu []cpuSample
+}
+
+// interval is a span of wall-clock time.
+type interval struct{ start, end time.Time }
+
+// overlap returns how much of the intervals lies within [from, to).
+func overlap(ivs []interval, from, to time.Time) time.Duration {
+	var d time.Duration
+	for _, iv := range ivs {
+		if s, e := maxTime(iv.start, from), minTime(iv.end, to); e.After(s) {
+			d += e.Sub(s)
+		}
+	}
+	return d
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func (p *proc) exited() bool {
@@ -624,6 +659,10 @@ func measureImpl(t *testing.T, st settings, cs kubernetes.Interface, name, bin s
 	bound, how := traceFigure(st.trace, addrWriteEvents, mono0, done.Sub(t0))
 	r.ColdBoundSec = max(cold, bound).Seconds()
 	r.Notes = append(r.Notes, "every ClusterIP bound: timed by the "+how)
+	coldEnd, boundEnd := t0.Add(cold), t0.Add(time.Duration(r.ColdBoundSec*float64(time.Second)))
+	r.Notes = append(r.Notes, cpuSplit(p.cpu, coldEnd))
+	r.Notes = append(r.Notes, fmt.Sprintf("the bench's %d reads of the kernel ran %.2f s within the cold start and %.2f s between it and the last ClusterIP bound (they compete with the proxier for the vCPU)",
+		len(p.reads), overlap(p.reads, t0, coldEnd).Seconds(), overlap(p.reads, coldEnd, boundEnd).Seconds()))
 	t.Logf("%s S=%d: cold start %.2fs (the read-back saw it complete at %.2fs; every ClusterIP bound at %.2fs)", name, st.s, r.ColdStartSec, r.ColdReadDoneSec, r.ColdBoundSec)
 	progress(r)
 	if r.KernelVS, r.KernelRS, err = kernelCounts(h); err != nil {
