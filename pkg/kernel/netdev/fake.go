@@ -39,7 +39,7 @@ func NewFake() *Fake {
 		Recorder: fakecalls.New(
 			[]string{"ListAddresses", "LocalAddresses", "VXLANPorts"},
 			[]string{"EnsureDummy", "DeleteLink", "AddAddress", "DeleteAddress"},
-			"AddAddresses"),
+			"AddAddresses", "DeleteAddresses"),
 		links: map[string]*fakeLink{"lo": {kind: "loopback", up: true,
 			addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()}}},
 	}
@@ -93,7 +93,16 @@ func (f *Fake) AddAddress(link string, addr netip.Addr) error {
 // refusal to refused. An error injected for "AddAddresses" is a failed round trip: it is
 // returned and nothing is bound. A missing link fails the call, as in the kernel adapter.
 func (f *Fake) AddAddresses(link string, addrs []netip.Addr, refused func(i int, err error)) error {
-	if err := f.Call("AddAddresses"); err != nil {
+	return f.changeAddresses("AddAddresses", link, addrs, f.AddAddress, refused)
+}
+
+// DeleteAddresses unbinds each address as DeleteAddress does, as AddAddresses binds them.
+func (f *Fake) DeleteAddresses(link string, addrs []netip.Addr, refused func(i int, err error)) error {
+	return f.changeAddresses("DeleteAddresses", link, addrs, f.DeleteAddress, refused)
+}
+
+func (f *Fake) changeAddresses(method, link string, addrs []netip.Addr, each func(string, netip.Addr) error, refused func(i int, err error)) error {
+	if err := f.Call(method); err != nil {
 		return err
 	}
 	f.mu.Lock()
@@ -103,7 +112,7 @@ func (f *Fake) AddAddresses(link string, addrs []netip.Addr, refused func(i int,
 		return err
 	}
 	for i, a := range addrs {
-		if err := f.AddAddress(link, a); err != nil && refused != nil {
+		if err := each(link, a); err != nil && refused != nil {
 			refused(i, err)
 		}
 	}

@@ -162,3 +162,35 @@ func TestFakeAddAddresses(t *testing.T) {
 		t.Errorf("AddAddress count %d, want 4 (one per address)", c)
 	}
 }
+
+// TestFakeDeleteAddresses: each address is unbound as DeleteAddress would (an address not bound
+// is no refusal), refusals by index, a failed round trip changes nothing.
+func TestFakeDeleteAddresses(t *testing.T) {
+	f := NewFake()
+	boom := errors.New("boom")
+	if _, err := f.EnsureDummy("kube-ipvs0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.AddAddresses("kube-ipvs0", addrs("10.96.0.1", "10.96.0.2", "fd00::1"), nil); err != nil {
+		t.Fatal(err)
+	}
+	f.InjectError("DeleteAddresses", boom)
+	if err := f.DeleteAddresses("kube-ipvs0", addrs("10.96.0.1"), nil); err != boom || len(f.Addresses("kube-ipvs0")) != 3 {
+		t.Fatalf("DeleteAddresses with a failed round trip: %v, bound %v", err, f.Addresses("kube-ipvs0"))
+	}
+	f.InjectError("DeleteAddress", boom)
+	refused := map[int]error{}
+	in := addrs("10.96.0.1", "10.96.0.2", "10.96.0.9", "fd00::1")
+	if err := f.DeleteAddresses("kube-ipvs0", in, func(i int, err error) { refused[i] = err }); err != nil {
+		t.Fatal(err)
+	}
+	if len(refused) != 1 || refused[0] != boom {
+		t.Errorf("refused %v, want only the first (injected); an address not bound is no refusal", refused)
+	}
+	if got := f.Addresses("kube-ipvs0"); !slices.Equal(got, addrs("10.96.0.1")) {
+		t.Errorf("bound after the unbinding %v, want the refused one", got)
+	}
+	if err := f.DeleteAddresses("eth9", in, nil); !errors.Is(err, ErrLinkNotFound) {
+		t.Errorf("DeleteAddresses on a missing link: %v", err)
+	}
+}

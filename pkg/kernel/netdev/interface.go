@@ -28,6 +28,9 @@ type Interface interface {
 	AddAddresses(link string, addrs []netip.Addr, refused func(i int, err error)) error
 	// DeleteAddress unbinds addr from the link; an address not bound is not an error.
 	DeleteAddress(link string, addr netip.Addr) error
+	// DeleteAddresses unbinds addresses as DeleteAddress does, in as few round trips as it can,
+	// reporting refusals and failures as AddAddresses does.
+	DeleteAddresses(link string, addrs []netip.Addr, refused func(i int, err error)) error
 	// LocalAddresses returns the addresses of every link except the excluded one (kube-ipvs0):
 	// the addresses NodePorts are served on.
 	LocalAddresses(exclude string) ([]netip.Addr, error)

@@ -267,37 +267,106 @@ func TestNetlinkAddAddressesLab(t *testing.T) {
 	}
 }
 
-// BenchmarkBindAddressesLab binds 2000 addresses to a dummy link, one request each and in
-// batches, then removes the link. Each add queues the kernel's address lifetime check, which
-// walks every IPv4 address: the single requests pay it about once per address.
-func BenchmarkBindAddressesLab(b *testing.B) {
-	nstest.Enter(b)
+// TestNetlinkDeleteAddressesLab unbinds in batches: host addresses go, an address not bound
+// is no refusal, one bound with another prefix (by hand) goes too, an invalid one is refused.
+func TestNetlinkDeleteAddressesLab(t *testing.T) {
+	nstest.Enter(t)
 	n := NewNetlink()
-	const dev, count = "kube-ipvs0", 2000
+	const dev = "kube-ipvs0"
+	if err := n.DeleteAddresses(dev, addrs("10.96.0.1"), nil); !errors.Is(err, ErrLinkNotFound) {
+		t.Fatalf("DeleteAddresses before the link exists: %v, want ErrLinkNotFound", err)
+	}
+	if _, err := n.EnsureDummy(dev); err != nil {
+		t.Fatal(err)
+	}
+	var bound []netip.Addr
+	for i := range 100 {
+		bound = append(bound, netip.AddrFrom4([4]byte{10, 96, 1, byte(i)}))
+	}
+	bound = append(bound, netip.MustParseAddr("fd00::1"))
+	if err := n.AddAddresses(dev, bound, func(i int, err error) { t.Errorf("binding %s: %v", bound[i], err) }); err != nil {
+		t.Fatal(err)
+	}
+	l, err := netlink.LinkByName(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.AddrAdd(l, &netlink.Addr{IPNet: mustCIDR(t, "10.97.0.1/24")}); err != nil {
+		t.Fatal(err)
+	}
+	keep := netip.MustParseAddr("10.96.1.50")
+	var del []netip.Addr
+	for _, a := range bound {
+		if a != keep {
+			del = append(del, a)
+		}
+	}
+	del = append(del, netip.MustParseAddr("10.96.2.2"), netip.MustParseAddr("10.97.0.1"), netip.MustParseAddr("::ffff:1.2.3.4"))
+	refused := map[int]error{}
+	if err := n.DeleteAddresses(dev, del, func(i int, err error) { refused[i] = err }); err != nil {
+		t.Fatal(err)
+	}
+	if len(refused) != 1 || refused[len(del)-1] == nil {
+		t.Errorf("refused %v, want only the IPv4-mapped address", refused)
+	}
+	if got, err := n.ListAddresses(dev); err != nil || !slices.Equal(got, []netip.Addr{keep}) {
+		t.Errorf("left bound %v, %v; want only %s", got, err, keep)
+	}
+}
+
+// BenchmarkBindAddressesLab binds 2000 addresses to a dummy link, one request each and in
+// batches; BenchmarkUnbindAddressesLab unbinds them. Each sub-benchmark works in a network
+// namespace of its own (a namespace belongs to a thread, and b.Run starts a goroutine).
+func BenchmarkBindAddressesLab(b *testing.B) {
+	benchAddresses(b, Netlink.AddAddress, Netlink.AddAddresses, func(n Netlink, _ []netip.Addr) error {
+		if err := n.DeleteLink(benchDev); err != nil {
+			return err
+		}
+		_, err := n.EnsureDummy(benchDev)
+		return err
+	})
+}
+
+func BenchmarkUnbindAddressesLab(b *testing.B) {
+	benchAddresses(b, Netlink.DeleteAddress, Netlink.DeleteAddresses, func(n Netlink, in []netip.Addr) error {
+		return n.AddAddresses(benchDev, in, func(_ int, err error) { b.Fatal(err) })
+	})
+}
+
+const benchDev = "kube-ipvs0"
+
+// benchAddresses times changing 2000 addresses of a dummy link with one request each (one) and
+// in batches (many); reset (not timed) runs before each round.
+func benchAddresses(b *testing.B, one func(Netlink, string, netip.Addr) error,
+	many func(Netlink, string, []netip.Addr, func(int, error)) error, reset func(Netlink, []netip.Addr) error) {
 	var in []netip.Addr
-	for i := range count {
+	for i := range 2000 {
 		in = append(in, netip.AddrFrom4([4]byte{10, 96, byte(i >> 8), byte(i)}))
 	}
 	for _, mode := range []string{"single", "batch"} {
 		b.Run(mode, func(b *testing.B) {
+			nstest.Enter(b)
+			n := NewNetlink()
+			if _, err := n.EnsureDummy(benchDev); err != nil {
+				b.Fatal(err)
+			}
 			for b.Loop() {
-				if _, err := n.EnsureDummy(dev); err != nil {
-					b.Fatal(err)
-				}
-				if mode == "single" {
-					for _, a := range in {
-						if err := n.AddAddress(dev, a); err != nil {
-							b.Fatal(err)
-						}
-					}
-				} else if err := n.AddAddresses(dev, in, func(_ int, err error) { b.Fatal(err) }); err != nil {
-					b.Fatal(err)
-				}
 				b.StopTimer()
-				if err := n.DeleteLink(dev); err != nil {
+				if err := reset(n, in); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()
+				if mode == "batch" {
+					if err := many(n, benchDev, in, func(_ int, err error) { b.Fatal(err) }); err != nil {
+						b.Fatal(err)
+					}
+					continue
+				}
+				for _, a := range in {
+					if err := one(n, benchDev, a); err != nil {
+						b.Fatal(err)
+					}
+				}
 			}
 		})
 	}

@@ -93,3 +93,31 @@ func TestRefusedBindingLeavesTheOthersBound(t *testing.T) {
 		t.Errorf("the retry bound %d addresses, want only the refused one", c)
 	}
 }
+
+// TestRefusedUnbindingIsRetried: when the kernel refuses to unbind a removed Service's
+// address, the sync fails, the other removed Service's address is unbound all the same, and
+// the retry unbinds only the refused one.
+func TestRefusedUnbindingIsRetried(t *testing.T) {
+	e := newEnv(t)
+	web, webSlice := webService()
+	api := service("api", "10.96.0.20")
+	apiSlice := slice(api, v1.IPv4Protocol, ep{ip: "10.244.5.5"})
+	e.start(web, webSlice, api, apiSlice)
+	e.p.OnServiceDelete(web)
+	e.p.OnServiceDelete(api)
+	e.nd.InjectError("DeleteAddress", errors.New("injected"))
+	if err := e.p.syncProxyRules(); err == nil {
+		t.Fatal("the sync should report the refused unbinding")
+	}
+	if n := len(e.bound()); n != 1 {
+		t.Errorf("bound %v after one refused unbinding, want only the refused address", e.bound())
+	}
+	e.nd.ResetCounts()
+	e.sync()
+	if len(e.bound()) != 0 {
+		t.Errorf("after the retry: bound %v", e.bound())
+	}
+	if c := e.nd.Count("DeleteAddress"); c != 1 {
+		t.Errorf("the retry unbound %d addresses, want only the refused one", c)
+	}
+}

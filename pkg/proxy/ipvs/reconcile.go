@@ -418,12 +418,8 @@ func (r *reconciler) apply(c *claims, global GlobalState) error {
 	}
 	if len(unbind) > 0 {
 		logger.V(2).Info("Removing addresses", "interface", DummyDevice, "addresses", unbind)
-		for _, a := range unbind {
-			r.ops.writes++
-			if err := r.netdev.DeleteAddress(DummyDevice, a); err != nil {
-				return fmt.Errorf("unbinding %s from %s: %w", a, DummyDevice, err)
-			}
-			r.cache.bindings.Delete(a)
+		if err := r.changeBindings(unbind, false); err != nil {
+			return err
 		}
 		r.ph.done("unbind")
 	}
@@ -459,7 +455,7 @@ func (r *reconciler) apply(c *claims, global GlobalState) error {
 	}
 	r.ph.done("iptables")
 
-	if err := r.bindAddresses(bind); err != nil {
+	if err := r.changeBindings(bind, true); err != nil {
 		return err
 	}
 	r.ph.done("bind")
@@ -469,32 +465,40 @@ func (r *reconciler) apply(c *claims, global GlobalState) error {
 	return nil
 }
 
-// bindAddresses binds addresses to kube-ipvs0 in as few round trips as the adapter can make
-// and caches those bound. It returns the first refusal (the others were still bound), or the
-// failed round trip's error: then which were bound is unknown, and the error makes the next
-// sync read the kernel again.
-func (r *reconciler) bindAddresses(addrs []netip.Addr) error {
+// changeBindings binds (or unbinds) addresses to kube-ipvs0 in as few round trips as the
+// adapter can make and caches those it changed. It returns the first refusal (the others were
+// still changed), or the failed round trip's error: then which changed is unknown, and the
+// error makes the next sync read the kernel again.
+func (r *reconciler) changeBindings(addrs []netip.Addr, bind bool) error {
 	if len(addrs) == 0 {
 		return nil
+	}
+	change, verb := r.netdev.AddAddresses, "binding"
+	if !bind {
+		change, verb = r.netdev.DeleteAddresses, "unbinding"
 	}
 	r.ops.writes += len(addrs)
 	var refused map[int]bool
 	var first error
-	err := r.netdev.AddAddresses(DummyDevice, addrs, func(i int, err error) {
+	err := change(DummyDevice, addrs, func(i int, err error) {
 		if refused == nil {
 			refused = map[int]bool{}
 		}
 		refused[i] = true
 		if first == nil {
-			first = fmt.Errorf("binding to %s: %w", DummyDevice, err)
+			first = fmt.Errorf("%s %s: %w", verb, DummyDevice, err)
 		}
 	})
 	if err != nil {
-		return fmt.Errorf("binding %d addresses to %s: %w", len(addrs), DummyDevice, err)
+		return fmt.Errorf("%s %d addresses of %s: %w", verb, len(addrs), DummyDevice, err)
 	}
 	for i, a := range addrs {
-		if !refused[i] {
+		switch {
+		case refused[i]:
+		case bind:
 			r.cache.bindings.Insert(a)
+		default:
+			r.cache.bindings.Delete(a)
 		}
 	}
 	return first
