@@ -13,11 +13,12 @@ import (
 )
 
 // addrSocket reads the namespace's addresses with one RTM_GETADDR dump on an rtnetlink socket
-// of its own, parsing each message in place, and binds addresses in batches (addradd.go). A node with 10,000 Services holds as many
-// addresses on kube-ipvs0, and every sync period's verification lists them twice (the bindings,
-// and the node's own addresses without them); netlink.AddrList built a netlink.Addr with its
-// own allocations for each, and vishvananda's socket zeroes 64 KiB per datagram. The socket
-// opens at the first dump, in the namespace of the thread making it (the Netlink's namespace).
+// of its own, parsing each message in place, and binds and unbinds addresses in batches
+// (addrbatch.go). A node with 10,000 Services holds as many addresses on kube-ipvs0, and every
+// sync period's verification lists them twice (the bindings, and the node's own addresses
+// without them); netlink.AddrList built a netlink.Addr with its own allocations for each, and
+// vishvananda's socket zeroes 64 KiB per datagram. The socket opens at its first use, in the
+// namespace of the thread making it (the Netlink's namespace).
 type addrSocket struct {
 	mu sync.Mutex
 	c  *nlmsg.Conn

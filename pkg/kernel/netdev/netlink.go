@@ -110,20 +110,14 @@ func (n Netlink) ListAddresses(link string) ([]netip.Addr, error) {
 	return addrs, nil
 }
 
+// AddAddress binds one address: a batch of one on the address socket (AddAddresses), so
+// that binding has one implementation.
 func (n Netlink) AddAddress(link string, addr netip.Addr) error {
-	if err := validAddr(addr); err != nil {
+	var refusal error
+	if err := n.AddAddresses(link, []netip.Addr{addr}, func(_ int, err error) { refusal = err }); err != nil {
 		return err
 	}
-	err := n.links.withLink(link, func(l netlink.Link) error {
-		return n.sock.handle().AddrAdd(l, &netlink.Addr{IPNet: hostNet(addr)})
-	})
-	if errors.Is(err, ErrLinkNotFound) {
-		return err
-	}
-	if err != nil && !errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("adding %s to %s: %w", addr, link, err)
-	}
-	return nil
+	return refusal
 }
 
 func (n Netlink) DeleteAddress(link string, addr netip.Addr) error {

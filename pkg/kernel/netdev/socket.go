@@ -11,10 +11,12 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// routeSocket is the one rtnetlink socket address writes share. vishvananda/netlink's package
-// functions open, configure and close a socket per request: eight system calls to bind one
-// address instead of three, ten thousand times at a cold start. The socket is opened at the
-// first write, in the namespace of the thread making it (the Netlink's namespace).
+// routeSocket is the rtnetlink socket of DeleteAddress, which goes through vishvananda/netlink
+// (it may have to list and delete an address bound with another prefix; binding and batched
+// unbinding use the address socket, addrbatch.go). vishvananda/netlink's package functions
+// open, configure and close a socket per request: eight system calls instead of three. The
+// socket is opened at the first write, in the namespace of the thread making it (the
+// Netlink's namespace).
 type routeSocket struct {
 	once sync.Once
 	h    *netlink.Handle
