@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"time"
 
 	"github.com/fsnotify/fsnotify"
 
@@ -16,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/client-go/informers"
-	clientset "k8s.io/client-go/kubernetes"
 	"k8s.io/component-base/version"
 	"k8s.io/klog/v2"
 	"k8s.io/kubernetes/pkg/features"
@@ -101,7 +99,9 @@ func (s *ProxyServer) Run(ctx context.Context) error {
 	serveHealthz(ctx, s.HealthzServer, healthzErr)
 	serveMetrics(ctx, s.Config.MetricsBindAddress, s.Config.Mode, s.Config.EnableProfiling, metricsErr)
 
-	s.startInformers(ctx)
+	if err := s.startInformers(ctx); err != nil {
+		return err
+	}
 	s.Recorder.Eventf(s.NodeRef, nil, v1.EventTypeNormal, "Starting", "StartKubeProxy", "")
 	go s.Proxier.SyncLoop()
 
@@ -115,78 +115,55 @@ func (s *ProxyServer) Run(ctx context.Context) error {
 	}
 }
 
-// serviceInformers list and watch what the proxier is built from. At S=10000 their first list
-// is the longest part of a cold start, so they start as soon as the client exists
-// (startServiceInformers) and stream while kube-proxy waits for its Node and sets up the
-// proxier. Their configs are registered before the informers start, with a heldHandler: upstream's
-// configs pass an event only to the handlers registered when it arrives, so a proxier
-// registered later would miss every object listed before it (and a first sync that missed a
-// Service deletes its virtual server).
-type serviceInformers struct {
-	services, slices, shared informers.SharedInformerFactory
-	held                     *heldHandler
-}
-
-// startServiceInformers starts the Service, EndpointSlice and (with MultiCIDRServiceAllocator)
-// ServiceCIDR informers and their configs, with upstream's selectors: no Services owned by
-// another proxy (service.kubernetes.io/service-proxy-name), no headless Services or their
-// slices. Their events wait in held until startInformers releases it to the proxier.
-func startServiceInformers(ctx context.Context, client clientset.Interface, resync time.Duration) (*serviceInformers, error) {
+// startInformers wires Services, EndpointSlices, Nodes and (with MultiCIDRServiceAllocator)
+// ServiceCIDRs to the proxier, with upstream's selectors: no Services owned by another proxy
+// (service.kubernetes.io/service-proxy-name), no headless Services or their slices.
+func (s *ProxyServer) startInformers(ctx context.Context) error {
 	noProxyName, err := labels.NewRequirement(apis.LabelServiceProxyName, selection.DoesNotExist, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	noHeadless, err := labels.NewRequirement(v1.IsHeadlessService, selection.DoesNotExist, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	dropUnreadFields := informers.WithTransform(dropUnread)
-	inf := &serviceInformers{
-		shared: informers.NewSharedInformerFactoryWithOptions(client, resync, dropUnreadFields),
-		slices: informers.NewSharedInformerFactoryWithOptions(client, resync, dropUnreadFields,
-			informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-				o.LabelSelector = labels.NewSelector().Add(*noHeadless).String()
-			})),
-		services: informers.NewSharedInformerFactoryWithOptions(client, resync, dropUnreadFields,
-			informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-				o.LabelSelector = labels.NewSelector().Add(*noProxyName).String()
-				o.FieldSelector = fields.OneTermNotEqualSelector("spec.clusterIP", v1.ClusterIPNone).String()
-			})),
-		held: newHeldHandler(),
-	}
-
-	services := config.NewServiceConfig(ctx, inf.services.Core().V1().Services(), resync)
-	services.RegisterEventHandler(inf.held)
-	go services.Run(ctx.Done())
-
-	slices := config.NewEndpointSliceConfig(ctx, inf.slices.Discovery().V1().EndpointSlices(), resync)
-	slices.RegisterEventHandler(inf.held)
-	go slices.Run(ctx.Done())
-
-	if utilfeature.DefaultFeatureGate.Enabled(features.MultiCIDRServiceAllocator) {
-		cidrs := config.NewServiceCIDRConfig(ctx, inf.shared.Networking().V1().ServiceCIDRs(), resync)
-		cidrs.RegisterEventHandler(inf.held)
-		go cidrs.Run(wait.NeverStop)
-	}
-	inf.shared.Start(wait.NeverStop)
-	inf.slices.Start(wait.NeverStop)
-	inf.services.Start(wait.NeverStop)
-	return inf, nil
-}
-
-// startInformers hands the service informers' events (held since the client was made) to the
-// proxier, and wires Nodes and the address guard's informers.
-func (s *ProxyServer) startInformers(ctx context.Context) {
 	resync := s.Config.ConfigSyncPeriod.Duration
+	dropUnreadFields := informers.WithTransform(dropUnread)
+	shared := informers.NewSharedInformerFactoryWithOptions(s.Client, resync, dropUnreadFields)
+	sliceFactory := informers.NewSharedInformerFactoryWithOptions(s.Client, resync, dropUnreadFields,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.LabelSelector = labels.NewSelector().Add(*noHeadless).String()
+		}))
+	serviceFactory := informers.NewSharedInformerFactoryWithOptions(s.Client, resync, dropUnreadFields,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.LabelSelector = labels.NewSelector().Add(*noProxyName).String()
+			o.FieldSelector = fields.OneTermNotEqualSelector("spec.clusterIP", v1.ClusterIPNone).String()
+		}))
 
 	// Before Services: the address guard should know every Node's address at the first sync.
 	s.startClusterAddressInformers(ctx)
 
-	s.informers.held.release(s.Proxier)
+	services := config.NewServiceConfig(ctx, serviceFactory.Core().V1().Services(), resync)
+	services.RegisterEventHandler(s.Proxier)
+	go services.Run(ctx.Done())
+
+	slices := config.NewEndpointSliceConfig(ctx, sliceFactory.Discovery().V1().EndpointSlices(), resync)
+	slices.RegisterEventHandler(s.Proxier)
+	go slices.Run(ctx.Done())
+
+	if utilfeature.DefaultFeatureGate.Enabled(features.MultiCIDRServiceAllocator) {
+		cidrs := config.NewServiceCIDRConfig(ctx, shared.Networking().V1().ServiceCIDRs(), resync)
+		cidrs.RegisterEventHandler(s.Proxier)
+		go cidrs.Run(wait.NeverStop)
+	}
+	shared.Start(wait.NeverStop)
+	sliceFactory.Start(wait.NeverStop)
+	serviceFactory.Start(wait.NeverStop)
 
 	nodes := config.NewNodeConfig(ctx, s.NodeManager.NodeInformer(), resync)
 	nodes.RegisterEventHandler(s.NodeManager)
 	topology := config.NewNodeTopologyConfig(ctx, s.NodeManager.NodeInformer(), resync)
 	topology.RegisterEventHandler(s.Proxier)
 	go nodes.Run(wait.NeverStop)
+	return nil
 }

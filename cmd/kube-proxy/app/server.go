@@ -46,8 +46,6 @@ type ProxyServer struct {
 	podCIDRs        []string
 
 	Proxier proxy.Provider
-
-	informers *serviceInformers // listing since the client was made
 }
 
 func newProxyServer(ctx context.Context, cfg *kubeproxyconfig.KubeProxyConfiguration, fork forkconfig.Config, master string, initOnly bool) (*ProxyServer, error) {
@@ -67,11 +65,6 @@ func newProxyServer(ctx context.Context, cfg *kubeproxyconfig.KubeProxyConfigura
 	}
 	if s.Client, err = newClient(ctx, cfg.ClientConnection, master); err != nil {
 		return nil, err
-	}
-	if !initOnly {
-		if s.informers, err = startServiceInformers(ctx, s.Client, cfg.ConfigSyncPeriod.Duration); err != nil {
-			return nil, err
-		}
 	}
 	// The node manager waits for our Node object (for its IPs and pod CIDRs) and later exits
 	// the process if they change, as upstream does.
