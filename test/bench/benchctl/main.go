@@ -23,6 +23,7 @@ import (
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/test/bench"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/test/e2e/framework"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -74,19 +75,50 @@ func populate(args []string) error {
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: bench.Namespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
+	created, err := createMissing(ctx, cs, *s, *workers)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("benchctl: %d Services with %d endpoints each in the apiserver (%d objects created in %v)\n",
+		*s, bench.Endpoints, created, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// createMissing creates the Services 0..s-1 and their EndpointSlices that the bench namespace
+// does not hold yet, so that `make bench` can go from one size to the next against the same
+// apiserver. Those that exist are found by a list first: creating a Service again is not
+// answered with AlreadyExists but with Invalid, because the apiserver allocates its fixed
+// ClusterIP (already taken by the existing one) before it looks at the name.
+func createMissing(ctx context.Context, cs kubernetes.Interface, s, workers int) (int64, error) {
+	haveSvc, haveSlice := map[string]bool{}, map[string]bool{}
+	svcs, err := cs.CoreV1().Services(bench.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("listing Services: %w", err)
+	}
+	for _, o := range svcs.Items {
+		haveSvc[o.Name] = true
+	}
+	slices, err := cs.DiscoveryV1().EndpointSlices(bench.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("listing EndpointSlices: %w", err)
+	}
+	for _, o := range slices.Items {
+		haveSlice[o.Name] = true
+	}
 	var next, created atomic.Int64
 	var wg sync.WaitGroup
-	errc := make(chan error, *workers)
-	for w := 0; w < *workers; w++ {
+	errc := make(chan error, workers)
+	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= *s {
+				if i >= s {
 					return
 				}
-				if err := createOne(ctx, cs, i, &created); err != nil {
+				svc, slice := bench.Service(i), bench.Slice(i, bench.Endpoints)
+				if err := createOne(ctx, cs, svc, slice, haveSvc[svc.Name], haveSlice[slice.Name], &created); err != nil {
 					errc <- fmt.Errorf("service %d: %w", i, err)
 					return
 				}
@@ -95,15 +127,11 @@ func populate(args []string) error {
 	}
 	wg.Wait()
 	close(errc)
-	if err := <-errc; err != nil {
-		return err
-	}
-	fmt.Printf("benchctl: %d Services with %d endpoints each in the apiserver (%d objects created in %v)\n",
-		*s, bench.Endpoints, created.Load(), time.Since(start).Round(time.Millisecond))
-	return nil
+	return created.Load(), <-errc // the first error, or nil
 }
 
-func createOne(ctx context.Context, cs kubernetes.Interface, i int, created *atomic.Int64) error {
+func createOne(ctx context.Context, cs kubernetes.Interface, svc *corev1.Service, slice *discoveryv1.EndpointSlice,
+	haveSvc, haveSlice bool, created *atomic.Int64) error {
 	retry := func(f func() error) error {
 		var err error
 		for attempt := 0; attempt < 5; attempt++ {
@@ -114,17 +142,22 @@ func createOne(ctx context.Context, cs kubernetes.Interface, i int, created *ato
 		}
 		return err
 	}
-	if err := retry(func() error {
-		_, err := cs.CoreV1().Services(bench.Namespace).Create(ctx, bench.Service(i), metav1.CreateOptions{})
-		if err == nil {
-			created.Add(1)
+	if !haveSvc {
+		if err := retry(func() error {
+			_, err := cs.CoreV1().Services(bench.Namespace).Create(ctx, svc, metav1.CreateOptions{})
+			if err == nil {
+				created.Add(1)
+			}
+			return err
+		}); err != nil {
+			return err
 		}
-		return err
-	}); err != nil {
-		return err
+	}
+	if haveSlice {
+		return nil
 	}
 	return retry(func() error {
-		_, err := cs.DiscoveryV1().EndpointSlices(bench.Namespace).Create(ctx, bench.Slice(i, bench.Endpoints), metav1.CreateOptions{})
+		_, err := cs.DiscoveryV1().EndpointSlices(bench.Namespace).Create(ctx, slice, metav1.CreateOptions{})
 		if err == nil {
 			created.Add(1)
 		}
