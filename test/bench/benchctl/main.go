@@ -130,37 +130,35 @@ func createMissing(ctx context.Context, cs kubernetes.Interface, s, workers int)
 	return created.Load(), <-errc // the first error, or nil
 }
 
+// createOne creates svc and slice unless the apiserver holds them already (have*), counting
+// the objects it creates.
 func createOne(ctx context.Context, cs kubernetes.Interface, svc *corev1.Service, slice *discoveryv1.EndpointSlice,
 	haveSvc, haveSlice bool, created *atomic.Int64) error {
-	retry := func(f func() error) error {
+	create := func(have bool, f func() error) error {
+		if have {
+			return nil
+		}
 		var err error
 		for attempt := 0; attempt < 5; attempt++ {
-			if err = f(); err == nil || apierrors.IsAlreadyExists(err) {
+			if err = f(); err == nil {
+				created.Add(1)
+				return nil
+			}
+			if apierrors.IsAlreadyExists(err) {
 				return nil
 			}
 			time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
 		}
 		return err
 	}
-	if !haveSvc {
-		if err := retry(func() error {
-			_, err := cs.CoreV1().Services(bench.Namespace).Create(ctx, svc, metav1.CreateOptions{})
-			if err == nil {
-				created.Add(1)
-			}
-			return err
-		}); err != nil {
-			return err
-		}
+	if err := create(haveSvc, func() error {
+		_, err := cs.CoreV1().Services(bench.Namespace).Create(ctx, svc, metav1.CreateOptions{})
+		return err
+	}); err != nil {
+		return err
 	}
-	if haveSlice {
-		return nil
-	}
-	return retry(func() error {
+	return create(haveSlice, func() error {
 		_, err := cs.DiscoveryV1().EndpointSlices(bench.Namespace).Create(ctx, slice, metav1.CreateOptions{})
-		if err == nil {
-			created.Add(1)
-		}
 		return err
 	})
 }
