@@ -20,6 +20,7 @@ import (
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipset"
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/netdev"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgen"
 )
 
 // NodeInfo is what the command knows about the node the proxier runs on.
@@ -45,7 +46,7 @@ func New(ctx context.Context, cfg *kubeproxyconfig.KubeProxyConfiguration, fork 
 	}
 	RegisterMetrics()
 	ipts := utiliptables.NewBestEffort()
-	k := Kernel{IPVS: ipvsKernel, Netdev: netdev.NewNetlink(), IPSet: ipset.NewExec(execer), Conntrack: conntrack.New()}
+	k := Kernel{IPVS: ipvsKernel, Netdev: netdev.NewNetlink(), IPSet: ipset.NewExec(execer), Conntrack: conntrack.New(), RulesetGen: nftgen.Netlink{}}
 
 	var proxiers []proxy.Provider
 	for _, family := range families {

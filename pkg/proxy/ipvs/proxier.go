@@ -33,6 +33,7 @@ import (
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipset"
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/netdev"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgen"
 )
 
 // Kernel holds the adapters the proxier writes through.
@@ -42,6 +43,9 @@ type Kernel struct {
 	IPSet     ipset.Interface
 	IPTables  utiliptables.Interface
 	Conntrack conntrack.Interface
+	// RulesetGen reads the nf_tables ruleset generation; nil makes every verification read
+	// the iptables rules (rulesgen.go).
+	RulesetGen nftgen.Reader
 }
 
 // Config is what one family's proxier is built from.
@@ -164,6 +168,7 @@ func NewProxier(ctx context.Context, cfg Config, k Kernel, sysctl utilsysctl.Int
 		health:        healthChecks{ports: map[proxy.ServicePortName]uint16{}, dirty: true},
 		policy:        newPolicyState(cfg.Family, cfg.NodeName, cfg.Fork),
 	}
+	p.reconciler.rulesGen = k.RulesetGen
 	p.serviceChanges = proxy.NewServiceChangeTracker(cfg.Family, newServiceInfo, p.onServicePortsChanged)
 	p.endpointsChanges = proxy.NewEndpointsChangeTracker(cfg.Family, cfg.NodeName, nil, p.onEndpointsChanged)
 

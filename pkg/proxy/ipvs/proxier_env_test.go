@@ -26,23 +26,53 @@ import (
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipset"
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/netdev"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgen"
 )
 
 // countingIPTables counts calls on upstream's iptables fake, which keeps state but no counts.
+// With gen set it stands for iptables on nf_tables: its text starts with that backend's header
+// and every write advances the ruleset generation, as a commit does in the kernel.
 type countingIPTables struct {
 	*iptablestest.FakeIPTables
 	reads, writes int
+	gen           *nftgen.Fake
+	header        string // the first line of every SaveInto, as iptables-save writes it
 }
 
 func (c *countingIPTables) SaveInto(t utiliptables.Table, b *bytes.Buffer) error {
 	c.reads++
+	b.WriteString(c.header)
 	return c.FakeIPTables.SaveInto(t, b)
+}
+
+// committed advances the generation after a write (a failed one too: harmless, it only makes
+// the next verification read).
+func (c *countingIPTables) committed() {
+	if c.gen != nil {
+		c.gen.Bump()
+	}
+}
+
+func (c *countingIPTables) FlushChain(t utiliptables.Table, ch utiliptables.Chain) error {
+	defer c.committed()
+	return c.FakeIPTables.FlushChain(t, ch)
+}
+
+func (c *countingIPTables) DeleteChain(t utiliptables.Table, ch utiliptables.Chain) error {
+	defer c.committed()
+	return c.FakeIPTables.DeleteChain(t, ch)
+}
+
+func (c *countingIPTables) DeleteRule(t utiliptables.Table, ch utiliptables.Chain, args ...string) error {
+	defer c.committed()
+	return c.FakeIPTables.DeleteRule(t, ch, args...)
 }
 
 // RestoreAll also does what upstream's fake cannot parse: "-I CHAIN args" lines, which real
 // iptables-restore --noflush inserts at the head of a chain the input need not declare.
 func (c *countingIPTables) RestoreAll(d []byte, f utiliptables.FlushFlag, r utiliptables.RestoreCountersFlag) error {
 	c.writes++
+	defer c.committed()
 	type insert struct {
 		table utiliptables.Table
 		chain utiliptables.Chain
@@ -98,6 +128,7 @@ func splitRestoreWords(line string) ([]string, error) {
 }
 func (c *countingIPTables) EnsureRule(p utiliptables.RulePosition, t utiliptables.Table, ch utiliptables.Chain, args ...string) (bool, error) {
 	c.writes++
+	defer c.committed()
 	return c.FakeIPTables.EnsureRule(p, t, ch, args...)
 }
 
@@ -109,6 +140,8 @@ type env struct {
 	nd    *netdev.Fake
 	ipset *ipset.Fake
 	ipt   *countingIPTables
+	// rulesGen, when a mutate function sets it, is the proxier's nf_tables generation.
+	rulesGen *nftgen.Fake
 	// wrapIPVS, when a mutate function sets it, stands between the proxier and the fake IPVS.
 	wrapIPVS func(*kipvs.Fake) kipvs.Interface
 }
@@ -138,6 +171,9 @@ func newEnv(t *testing.T, mutate ...func(*kubeproxyconfig.KubeProxyConfiguration
 		ki = e.wrapIPVS(e.ipvs)
 	}
 	k := Kernel{IPVS: ki, Netdev: e.nd, IPSet: e.ipset, IPTables: e.ipt, Conntrack: conntrack.NewFake()}
+	if e.rulesGen != nil {
+		k.RulesetGen = e.rulesGen
+	}
 	p, err := NewProxier(context.Background(), Config{
 		Family:              v1.IPv4Protocol,
 		NodeName:            testNode,

@@ -16,6 +16,7 @@ import (
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipset"
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/netdev"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgen"
 )
 
 // DummyDevice is the link service addresses are bound to, so the node accepts their packets
@@ -86,6 +87,11 @@ type reconciler struct {
 	tableSize int
 	// setsListed makes the next apply compare every set entry (set by a load that listed them).
 	setsListed bool
+
+	// rulesGen reads the nf_tables ruleset generation (nil: none); lastIPTables is the last
+	// iptables-save read, reused while the generation stands (rulesgen.go).
+	rulesGen     nftgen.Reader
+	lastIPTables *iptablesRead
 
 	// additions are virtual and real servers to create, sent together (additions.go).
 	additions []kipvs.Addition
@@ -333,28 +339,19 @@ func windowOf(k kipvs.Key, windows uint32) uint32 {
 // nil when unknown). Comparing rule counts, not text, avoids depending on how iptables-save
 // respells a rule, and still catches a flushed or deleted chain or a deleted rule.
 func (r *reconciler) readIPTables(restored []byte) (intact bool, missing []JumpRule, err error) {
-	got := map[string]int{}
-	var saved bytes.Buffer
-	for _, table := range []utiliptables.Table{utiliptables.TableNAT, utiliptables.TableFilter} {
-		saved.Reset()
-		r.ops.reads++
-		if err := r.iptables.SaveInto(table, &saved); err != nil {
-			return false, nil, fmt.Errorf("reading iptables %s table: %w", table, err)
-		}
-		for tableChain, n := range ruleCounts(saved.Bytes()) {
-			got[tableChain] += n
-		}
-		missing = append(missing, missingJumps(saved.Bytes(), string(table), r.family)...)
+	read, err := r.savedIPTables()
+	if err != nil {
+		return false, nil, err
 	}
 	if restored == nil {
-		return false, missing, nil
+		return false, read.missing, nil
 	}
 	for key, n := range ruleCounts(restored) {
-		if got[key] != n {
-			return false, missing, nil
+		if read.counts[key] != n {
+			return false, read.missing, nil
 		}
 	}
-	return true, missing, nil
+	return true, read.missing, nil
 }
 
 // ruleCounts counts "-A CHAIN" lines of our chains per table/chain in iptables-save or

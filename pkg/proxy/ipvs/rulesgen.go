@@ -1,0 +1,80 @@
+package ipvs
+
+import (
+	"bytes"
+	"fmt"
+
+	"k8s.io/klog/v2"
+	utiliptables "k8s.io/kubernetes/pkg/util/iptables"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgen"
+)
+
+// A verification used to launch iptables-save twice per family every syncPeriod, the largest
+// part of an idle proxier's CPU after the IPVS reads. When iptables runs on nf_tables, the
+// kernel's ruleset generation says whether anything changed since the last read: one netlink
+// round trip instead of two process launches. The generation moves on any committed change to
+// any table (another agent's, the other family's, ours), so an unchanged one proves the text is
+// unchanged; a changed one only means read again.
+
+// iptablesRead is what one iptables-save of the nat and filter tables said.
+type iptablesRead struct {
+	counts  map[string]int // rules per table/chain of ours (ruleCounts)
+	missing []JumpRule
+	// nft: the text came from the nf_tables backend. gen is the generation read before the
+	// text, so nothing committed after it can be missing from the text.
+	nft    bool
+	gen    uint32
+	genSet bool
+}
+
+// savedIPTables returns the last read when the generation says the rules have not changed
+// since, and reads them otherwise.
+func (r *reconciler) savedIPTables() (*iptablesRead, error) {
+	gen, genOK := r.rulesetGeneration()
+	if last := r.lastIPTables; last != nil && genOK && last.genSet && last.gen == gen {
+		return last, nil
+	}
+	read, err := r.readIPTablesText()
+	if err != nil {
+		r.lastIPTables = nil
+		return nil, err
+	}
+	read.gen, read.genSet = gen, genOK
+	r.lastIPTables = read
+	return read, nil
+}
+
+// rulesetGeneration reads the generation once the rules are known to live in nf_tables (asking
+// first could load nf_tables on a node whose iptables is legacy).
+func (r *reconciler) rulesetGeneration() (uint32, bool) {
+	if r.rulesGen == nil || r.lastIPTables == nil || !r.lastIPTables.nft {
+		return 0, false
+	}
+	r.ops.reads++
+	gen, err := r.rulesGen.Generation()
+	if err != nil {
+		klog.V(2).InfoS("Reading the nf_tables ruleset generation failed; reading the rules", "ipFamily", r.family, "err", err)
+		return 0, false
+	}
+	return gen, true
+}
+
+// readIPTablesText runs iptables-save for the nat and filter tables.
+func (r *reconciler) readIPTablesText() (*iptablesRead, error) {
+	read := &iptablesRead{counts: map[string]int{}, nft: true}
+	var saved bytes.Buffer
+	for _, table := range []utiliptables.Table{utiliptables.TableNAT, utiliptables.TableFilter} {
+		saved.Reset()
+		r.ops.reads++
+		if err := r.iptables.SaveInto(table, &saved); err != nil {
+			return nil, fmt.Errorf("reading iptables %s table: %w", table, err)
+		}
+		for tableChain, n := range ruleCounts(saved.Bytes()) {
+			read.counts[tableChain] += n
+		}
+		read.missing = append(read.missing, missingJumps(saved.Bytes(), string(table), r.family)...)
+		read.nft = read.nft && nftgen.IsNFTSave(saved.Bytes())
+	}
+	return read, nil
+}
