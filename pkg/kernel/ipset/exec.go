@@ -16,16 +16,19 @@ const cmd = "ipset"
 // MinVersion is the oldest ipset tool accepted, as upstream kube-proxy (IPv6 sets need 6.x).
 const MinVersion = "6.0"
 
-// Exec is the Interface implementation that runs the ipset tool. It works in the network
-// namespace of the process it starts, i.e. of the calling thread.
+// Exec is the Interface implementation that runs the ipset tool, except for the entry counts,
+// which it reads over netlink (terse.go). It works in the network namespace of the calling
+// thread.
 type Exec struct {
 	exec utilexec.Interface
+	// headers reads every set's entry count without the tool (nil: the tool only).
+	headers func() (map[string]int, error)
 }
 
 var _ Interface = &Exec{}
 
 // NewExec returns an Exec running ipset through e.
-func NewExec(e utilexec.Interface) *Exec { return &Exec{exec: e} }
+func NewExec(e utilexec.Interface) *Exec { return &Exec{exec: e, headers: netlinkEntryCounts} }
 
 func (x *Exec) run(stdin string, args ...string) (string, error) {
 	c := x.exec.Command(cmd, args...)

@@ -4,12 +4,24 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"k8s.io/klog/v2"
 )
 
-// EntryCounts runs one `ipset list -t`, which prints each set's header and not its entries, and
-// returns every set's entry count. At ten thousand Services reading the headers costs a
-// fraction of an `ipset save` of some thirty thousand entries and the parsing of them.
+// EntryCounts returns every set's entry count from the sets' headers, not their entries: at ten
+// thousand Services reading the headers costs a fraction of an `ipset save` of some thirty
+// thousand entries and the parsing of them. It asks the kernel over netlink (counts_linux.go),
+// which a periodic verification does every syncPeriod per family: a process launch each time
+// cost more than the rest of an idle verification's ipset work. When that fails it runs one
+// `ipset list -t`, which prints the same headers.
 func (x *Exec) EntryCounts() (map[string]int, error) {
+	if x.headers != nil {
+		counts, err := x.headers()
+		if err == nil {
+			return counts, nil
+		}
+		klog.V(2).InfoS("Reading ipset headers over netlink failed; running ipset list -t", "err", err)
+	}
 	out, err := x.run("", "list", "-t")
 	if err != nil {
 		return nil, err
