@@ -19,6 +19,7 @@ const tamperSyncPeriod = 10 * time.Second
 // Tampering with node1's kernel state is repaired by kube-proxy's periodic sync: node1's
 // kube-proxy is restarted with --ipvs-sync-period=10s (and keeps it for the rest of the run),
 // then, one at a time: `ipvsadm -C` (every virtual server gone), `ip link del kube-ipvs0`,
+// `iptables -t nat -F KUBE-SERVICES` (NodePort traffic no longer masqueraded),
 // `ipset flush KUBE-NODE-PORT-TCP` (NodePort traffic no longer masqueraded) and `ipset destroy`
 // of a set no iptables rule references. After each the Service works again (ClusterIP from a pod
 // on node1, NodePort on node1 from the client, masqueraded) within syncPeriod + slack (10 s + twice the slowest sync so far),
@@ -119,6 +120,21 @@ func testTamperingRepaired(t *testing.T, c *framework.Cluster) {
 		}
 		return fmt.Errorf("kube-ipvs0 holds %v, not %s", addrs, svc.Spec.ClusterIP)
 	})
+
+	// Our rules: without KUBE-SERVICES' jump to KUBE-NODE-PORT, NodePort traffic is no longer
+	// marked for masquerade and the backend on node2 answers the client directly. On nf_tables
+	// the flush advances the ruleset generation, which is how ours knows to read the rules again.
+	run("iptables", "-w", "-t", "nat", "-F", "KUBE-SERVICES")
+	kubeServicesRules := func() error {
+		if n := strings.Count(run("iptables-save", "-t", "nat"), "\n-A KUBE-SERVICES "); n == 0 {
+			return fmt.Errorf("KUBE-SERVICES is empty")
+		}
+		return nil
+	}
+	if kubeServicesRules() == nil {
+		t.Fatalf("iptables -t nat -F KUBE-SERVICES left rules in the chain; the step is void")
+	}
+	repaired("iptables -t nat -F KUBE-SERVICES", kubeServicesRules)
 
 	run("ipset", "flush", "KUBE-NODE-PORT-TCP")
 	repaired("ipset flush KUBE-NODE-PORT-TCP", nil)
