@@ -21,8 +21,10 @@ import (
 type iptablesRead struct {
 	counts  map[string]int // rules per table/chain of ours (ruleCounts)
 	missing []JumpRule
-	// nft: the text came from the nf_tables backend. gen is the generation read before the
-	// text, so nothing committed after it can be missing from the text.
+	// nft: the text came from the nf_tables backend. gen was read before the text: a change
+	// committed after that moved the generation past gen, so finding gen again later means
+	// the text is still what the kernel holds (a 32-bit counter: coming back to the same value
+	// would take four billion commits between two verifications).
 	nft    bool
 	gen    uint32
 	genSet bool
