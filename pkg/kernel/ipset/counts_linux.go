@@ -23,7 +23,6 @@ const (
 	ipsetAttrElements   = 24 // kernel-only, in a header's data since Linux 4.x
 	ipsetFlagListHeader = 1 << 2
 	nlaFNetByteorder    = 1 << 14
-	nfgenmsgLength      = 4
 )
 
 // netlinkEntryCounts asks the kernel for every set's header, without its entries, in one dump
@@ -38,7 +37,7 @@ func netlinkEntryCounts() (map[string]int, error) {
 	}
 	defer c.Close()
 	w := c.Begin()
-	w.B = append(w.B, unix.AF_INET, unix.NFNETLINK_V0, 0, 0)
+	w.Nfgenmsg(unix.AF_INET)
 	w.Put(ipsetAttrProtocol, []byte{ipsetProtocol})
 	w.Put(ipsetAttrFlags|nlaFNetByteorder, binary.BigEndian.AppendUint32(nil, ipsetFlagListHeader))
 	counts := map[string]int{}
@@ -58,11 +57,12 @@ func netlinkEntryCounts() (map[string]int, error) {
 
 // parseSetHeader reads a set's name and entry count from one message of a header dump.
 func parseSetHeader(body []byte) (name string, entries int, err error) {
-	if len(body) < nfgenmsgLength {
-		return "", 0, fmt.Errorf("%w: short ipset message", nlmsg.ErrMalformed)
+	attrs, err := nlmsg.NfnetlinkAttrs(body)
+	if err != nil {
+		return "", 0, err
 	}
 	found := false
-	err = nlmsg.Attrs(body[nfgenmsgLength:], func(typ uint16, v []byte) error {
+	err = nlmsg.Attrs(attrs, func(typ uint16, v []byte) error {
 		switch typ {
 		case ipsetAttrSetName:
 			name = nulTerminated(v)

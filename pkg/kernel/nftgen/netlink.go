@@ -21,8 +21,6 @@ var _ Reader = Netlink{}
 const (
 	getGen = unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETGEN
 	newGen = unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_NEWGEN
-	// nfgenmsgLength is struct nfgenmsg: family, version, resource id.
-	nfgenmsgLength = 4
 )
 
 // Generation asks the kernel with NFT_MSG_GETGEN. The request names the nf_tables subsystem, so
@@ -34,8 +32,7 @@ func (Netlink) Generation() (uint32, error) {
 		return 0, err
 	}
 	defer c.Close()
-	w := c.Begin()
-	w.B = append(w.B, unix.AF_UNSPEC, unix.NFNETLINK_V0, 0, 0)
+	c.Begin().Nfgenmsg(unix.AF_UNSPEC)
 	var gen uint32
 	found := false
 	err = c.Do(getGen, false, func(typ uint16, body []byte) error {
@@ -57,10 +54,11 @@ func (Netlink) Generation() (uint32, error) {
 
 // parseNewGen reads NFTA_GEN_ID (big-endian) from an NFT_MSG_NEWGEN body.
 func parseNewGen(body []byte) (gen uint32, found bool, err error) {
-	if len(body) < nfgenmsgLength {
-		return 0, false, fmt.Errorf("%w: short nf_tables message", nlmsg.ErrMalformed)
+	attrs, err := nlmsg.NfnetlinkAttrs(body)
+	if err != nil {
+		return 0, false, err
 	}
-	err = nlmsg.Attrs(body[nfgenmsgLength:], func(typ uint16, v []byte) error {
+	err = nlmsg.Attrs(attrs, func(typ uint16, v []byte) error {
 		if typ != unix.NFTA_GEN_ID {
 			return nil
 		}

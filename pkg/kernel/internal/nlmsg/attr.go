@@ -1,7 +1,8 @@
 // Package nlmsg is the netlink framing the kernel adapters share: a socket that reuses one
 // request and one receive buffer and walks each answer in place (Conn), and attribute encoding
 // and decoding (Writer, Attrs). The adapters speak their protocols on top: generic netlink for
-// IPVS (pkg/kernel/ipvs), rtnetlink address dumps (pkg/kernel/netdev).
+// IPVS (pkg/kernel/ipvs), rtnetlink address dumps (pkg/kernel/netdev), nfnetlink (nfnetlink.go)
+// for the nf_tables generation (pkg/kernel/nftgen) and the ipset headers (pkg/kernel/ipset).
 package nlmsg
 
 import (
