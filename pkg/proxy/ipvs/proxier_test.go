@@ -105,6 +105,17 @@ func TestOneEndpointChangeCostsTheSameAtAnyScale(t *testing.T) {
 	}
 }
 
+// iptablesTampering changes our iptables rules behind the proxier's back.
+var iptablesTampering = map[string]func(e *env){
+	"chains flushed": func(e *env) {
+		_ = e.ipt.FlushChain("nat", "KUBE-SERVICES")
+		_ = e.ipt.FlushChain("filter", "KUBE-IPVS-FILTER")
+	},
+	"jump deleted": func(e *env) {
+		_ = e.ipt.DeleteRule("nat", "PREROUTING", "-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES")
+	},
+}
+
 // TestTamperingIsRepairedByVerification: IPVS flushed, kube-ipvs0 deleted, an ipset
 // destroyed, our chains flushed and a stray address on kube-ipvs0 are all repaired by the
 // next periodic verification.
@@ -115,14 +126,9 @@ func TestTamperingIsRepairedByVerification(t *testing.T) {
 		"ipset destroyed": func(e *env) {
 			_ = e.ipset.Apply([]ipset.Op{{Kind: ipset.Destroy, Set: ipset.Set{Name: "KUBE-CLUSTER-IP"}}})
 		},
-		"chains flushed": func(e *env) {
-			_ = e.ipt.FlushChain("nat", "KUBE-SERVICES")
-			_ = e.ipt.FlushChain("filter", "KUBE-IPVS-FILTER")
-		},
-		"jump deleted": func(e *env) {
-			_ = e.ipt.DeleteRule("nat", "PREROUTING", "-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES")
-		},
-		"stray address": func(e *env) { _ = e.nd.AddAddress(DummyDevice, addr("10.96.99.99")) },
+		"chains flushed": iptablesTampering["chains flushed"],
+		"jump deleted":   iptablesTampering["jump deleted"],
+		"stray address":  func(e *env) { _ = e.nd.AddAddress(DummyDevice, addr("10.96.99.99")) },
 		"ipset entry swapped": func(e *env) { // same count: found by a full read of the entries
 			_ = e.ipset.Apply([]ipset.Op{
 				{Kind: ipset.Del, Set: ipset.Set{Name: "KUBE-CLUSTER-IP"}, Entry: "10.96.0.10,tcp:80"},

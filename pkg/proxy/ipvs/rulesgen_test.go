@@ -72,15 +72,7 @@ func TestLegacyNodeNeverAsksForGeneration(t *testing.T) {
 // TestRulesTamperedOnNFTablesAreRepaired: a change to our rules advances the generation, so the
 // next verification reads the rules and repairs them, after any number of idle ones.
 func TestRulesTamperedOnNFTablesAreRepaired(t *testing.T) {
-	for name, tamper := range map[string]func(e *env){
-		"chains flushed": func(e *env) {
-			_ = e.ipt.FlushChain("nat", "KUBE-SERVICES")
-			_ = e.ipt.FlushChain("filter", "KUBE-IPVS-FILTER")
-		},
-		"jump deleted": func(e *env) {
-			_ = e.ipt.DeleteRule("nat", "PREROUTING", "-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES")
-		},
-	} {
+	for name, tamper := range iptablesTampering {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, onBackend(nftHeader, nftgen.NewFake()))
 			svc, sl := webService()
