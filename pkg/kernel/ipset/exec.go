@@ -16,19 +16,23 @@ const cmd = "ipset"
 // MinVersion is the oldest ipset tool accepted, as upstream kube-proxy (IPv6 sets need 6.x).
 const MinVersion = "6.0"
 
-// Exec is the Interface implementation that runs the ipset tool, except for the entry counts,
-// which it reads over netlink (terse.go). It works in the network namespace of the calling
-// thread.
+// Exec is the Interface implementation that runs the ipset tool for its writes and reads the
+// named sets and the entry counts over netlink (list_linux.go, counts_linux.go), with the tool as
+// the fallback. It works in the network namespace of the calling thread.
 type Exec struct {
 	exec utilexec.Interface
 	// headers reads every set's entry count without the tool (nil: the tool only).
 	headers func() (map[string]int, error)
+	// lister reads the named sets without the tool (nil: the tool only).
+	lister func(names []string) ([]Content, error)
 }
 
 var _ Interface = &Exec{}
 
 // NewExec returns an Exec running ipset through e.
-func NewExec(e utilexec.Interface) *Exec { return &Exec{exec: e, headers: netlinkEntryCounts} }
+func NewExec(e utilexec.Interface) *Exec {
+	return &Exec{exec: e, headers: netlinkEntryCounts, lister: netlinkList}
+}
 
 func (x *Exec) run(stdin string, args ...string) (string, error) {
 	c := x.exec.Command(cmd, args...)
@@ -42,13 +46,42 @@ func (x *Exec) run(stdin string, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
-// List runs one `ipset save`.
-func (x *Exec) List() ([]Content, error) {
+// List reads the named sets over netlink: a periodic verification lists the proxier's sets in
+// full every few periods, and a process launch then cost more than the rest of its ipset work.
+// Every set (no names), or the named ones when netlink fails or a set holds what the reader
+// does not decode, come from one `ipset save`.
+func (x *Exec) List(names ...string) ([]Content, error) {
+	if len(names) > 0 && x.lister != nil {
+		sets, err := x.lister(names)
+		if err == nil {
+			return sets, nil
+		}
+		klog.V(2).InfoS("Listing ipsets over netlink failed; running ipset save", "err", err)
+	}
 	out, err := x.run("", "save")
 	if err != nil {
 		return nil, err
 	}
-	return ParseSave(out)
+	sets, err := ParseSave(out)
+	if err != nil || len(names) == 0 {
+		return sets, err
+	}
+	return onlyNamed(sets, names), nil
+}
+
+// onlyNamed keeps the named sets of all, in the order of names.
+func onlyNamed(all []Content, names []string) []Content {
+	byName := make(map[string]Content, len(all))
+	for _, c := range all {
+		byName[c.Name] = c
+	}
+	out := make([]Content, 0, len(names))
+	for _, name := range names {
+		if c, ok := byName[name]; ok {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Apply runs one `ipset restore -exist`. With -exist, ipset ignores adding an existing entry,

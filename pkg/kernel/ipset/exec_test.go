@@ -37,15 +37,33 @@ func TestExecMatchesFake(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i := range got {
-			slices.Sort(got[i].Entries)
-		}
-		slices.SortFunc(got, func(a, b Content) int { return strings.Compare(a.Name, b.Name) })
+		sortContents(got)
 		want, _ := f.List()
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("after %q:\nipset has %+v\nfake has  %+v", sc.name, got, want)
 		}
+		// The same sets read over netlink, by name, with a name that does not exist.
+		names := []string{"KUBE-MISSING"}
+		for _, c := range want {
+			names = append(names, c.Name)
+		}
+		viaNetlink, err := netlinkList(names)
+		if err != nil {
+			t.Fatalf("after %q: %v", sc.name, err)
+		}
+		sortContents(viaNetlink)
+		if len(viaNetlink)+len(want) > 0 && !reflect.DeepEqual(viaNetlink, want) {
+			t.Errorf("after %q:\nnetlink reads %+v\nfake has     %+v", sc.name, viaNetlink, want)
+		}
 	}
+}
+
+// sortContents orders sets by name and each set's entries, as the Fake lists them.
+func sortContents(cs []Content) {
+	for i := range cs {
+		slices.Sort(cs[i].Entries)
+	}
+	slices.SortFunc(cs, func(a, b Content) int { return strings.Compare(a.Name, b.Name) })
 }
 
 type fakeVersionCmd struct {

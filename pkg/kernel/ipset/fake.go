@@ -46,16 +46,20 @@ func NewFake() *Fake {
 	return &Fake{Recorder: fakecalls.New([]string{"List", "EntryCounts"}, []string{"Apply"}), sets: map[string]*fakeSet{}}
 }
 
-func (f *Fake) List() ([]Content, error) {
+func (f *Fake) List(names ...string) ([]Content, error) {
 	if err := f.Call("List"); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make([]Content, 0, len(f.sets))
-	for _, name := range slices.Sorted(maps.Keys(f.sets)) {
-		s := f.sets[name]
-		out = append(out, Content{Set: s.set, Entries: slices.Sorted(maps.Keys(s.entries))})
+	if len(names) == 0 {
+		names = slices.Sorted(maps.Keys(f.sets))
+	}
+	out := make([]Content, 0, len(names))
+	for _, name := range names {
+		if s, ok := f.sets[name]; ok {
+			out = append(out, Content{Set: s.set, Entries: slices.Sorted(maps.Keys(s.entries))})
+		}
 	}
 	return out, nil
 }

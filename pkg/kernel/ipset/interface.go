@@ -1,5 +1,6 @@
-// Package ipset is the kernel adapter for ipsets. Reads parse one `ipset save`; writes go in one
-// `ipset restore` per batch, never one process per entry.
+// Package ipset is the kernel adapter for ipsets. Reads go over netlink (the tool's `ipset save`
+// and `ipset list -t` are the fallback); writes go in one `ipset restore` per batch, never one
+// process per entry.
 package ipset
 
 // Set describes an ipset as the proxier creates it.
@@ -37,8 +38,9 @@ const (
 
 // Interface is what the proxier needs from ipset. Implementations: Exec (the ipset tool) and Fake.
 type Interface interface {
-	// List returns every set in the network namespace with its entries.
-	List() ([]Content, error)
+	// List returns the named sets with their entries, in the order named, or every set in the
+	// network namespace when no name is given. A named set that does not exist is left out.
+	List(names ...string) ([]Content, error)
 	// EntryCounts returns every set's number of entries, without reading the entries.
 	EntryCounts() (map[string]int, error)
 	// Apply runs the batch as one `ipset restore`; adding an existing entry or deleting a missing

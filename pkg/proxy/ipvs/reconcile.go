@@ -267,8 +267,8 @@ func (r *reconciler) loadRest(c *kernelCache, period uint32, allEntries bool) er
 // realServerWindows periods, which catches an entry swapped for another).
 //
 // A full read starts with the counts too: when every set of ours is empty or absent (the
-// other family's sets at a start, a fresh node) there is nothing to list, and listing would
-// parse every entry of every set on the node (a sixth of a minute at 10000 Services).
+// other family's sets at a start, a fresh node) there is nothing to list. Only our sets are
+// asked for: over netlink another agent's are not even read.
 //
 // It reports whether c's sets are a fresh read (the next apply compares every entry then).
 func (r *reconciler) loadSets(c *kernelCache, full bool) (bool, error) {
@@ -292,7 +292,7 @@ func (r *reconciler) loadSets(c *kernelCache, full bool) (bool, error) {
 		return false, nil
 	}
 	r.ops.reads++
-	contents, err := r.ipset.List()
+	contents, err := r.ipset.List(sets.List(r.ourSets)...)
 	if err != nil {
 		return false, fmt.Errorf("listing ipsets: %w", err)
 	}
