@@ -4,6 +4,7 @@ package ipset
 
 import (
 	"fmt"
+	"maps"
 	"os/exec"
 	"reflect"
 	"testing"
@@ -13,15 +14,11 @@ import (
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/internal/nstest"
 )
 
-// TestNetlinkListLab compares, on the real kernel, the sets read over netlink with `ipset
-// save`'s reading of them: every set type the proxier creates, both families, empty sets, host
-// and network entries, every protocol, and sets too large for one netlink message.
-func TestNetlinkListLab(t *testing.T) {
-	nstest.Enter(t)
-	x := NewExec(utilexec.New())
-	if got, err := netlinkList([]string{"KUBE-CLUSTER-IP"}); err != nil || len(got) != 0 {
-		t.Fatalf("a namespace without sets: %v, %v; want none", got, err)
-	}
+// populate creates, in the test's network namespace, every set type the proxier creates in both
+// families, an empty set, host and network entries of every protocol, and sets too large for
+// one netlink message (11 sets; KUBE-CLUSTER-IP holds 3000 entries).
+func populate(t *testing.T, x *Exec) {
+	t.Helper()
 	ops := []Op{
 		{Kind: Create, Set: Set{Name: "KUBE-CLUSTER-IP", Type: HashIPPort, Family: FamilyInet}},
 		{Kind: Create, Set: Set{Name: "KUBE-6-CLUSTER-IP", Type: HashIPPort, Family: FamilyInet6}},
@@ -58,6 +55,46 @@ func TestNetlinkListLab(t *testing.T) {
 	if err := x.Apply(ops); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestNetlinkEntryCountsLab compares, on the real kernel, the entry counts read over netlink
+// with those `ipset list -t` prints.
+func TestNetlinkEntryCountsLab(t *testing.T) {
+	nstest.Enter(t)
+	x := NewExec(utilexec.New())
+	if got, err := netlinkEntryCounts(); err != nil || len(got) != 0 {
+		t.Fatalf("a namespace without sets: %v, %v; want no sets", got, err)
+	}
+	populate(t, x)
+	got, err := netlinkEntryCounts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("ipset", "list", "-t").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ParseTerse(string(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(got, want) || got["KUBE-CLUSTER-IP"] != 3000 || got["KUBE-EMPTY"] != 0 || len(got) != 11 {
+		t.Errorf("over netlink %v\nipset list -t %v", got, want)
+	}
+	if via, err := x.EntryCounts(); err != nil || !maps.Equal(via, got) {
+		t.Errorf("EntryCounts = %v, %v; want %v", via, err, got)
+	}
+}
+
+// TestNetlinkListLab compares, on the real kernel, the sets read over netlink with `ipset
+// save`'s reading of them.
+func TestNetlinkListLab(t *testing.T) {
+	nstest.Enter(t)
+	x := NewExec(utilexec.New())
+	if got, err := netlinkList([]string{"KUBE-CLUSTER-IP"}); err != nil || len(got) != 0 {
+		t.Fatalf("a namespace without sets: %v, %v; want none", got, err)
+	}
+	populate(t, x)
 	out, err := exec.Command("ipset", "save").Output()
 	if err != nil {
 		t.Fatal(err)
