@@ -14,7 +14,7 @@ import (
 
 // meetingIPVS holds a proxier's first read of the IPVS table, once armed, until the other
 // proxier of the pair has made its own: both first syncs must be running at the same time.
-// A proxier left waiting gives up after giveUp (so a failing test ends) and records it.
+// A proxier left waiting gives up after giveUpIn (so a failing test ends) and records it.
 type meetingIPVS struct {
 	kipvs.Interface
 	armed    *atomic.Bool
