@@ -72,9 +72,19 @@ func createLine(s Set) (string, error) {
 	return "", fmt.Errorf("set %s: unsupported type %q", s.Name, s.Type)
 }
 
+// checkWord accepts printable ASCII without spaces or quotes, not starting with '-'. The ipset
+// tool splits a restore line on ASCII white space and reads each word as a C string, so a NUL
+// would cut the word short and the rest of the line would be misread; ParseSave also splits on
+// Unicode spaces. ipset takes a word starting with '-' anywhere on the line as an option
+// (`-exist`, `-file F`), not as a name or entry. Names and entries the proxier writes are ASCII.
 func checkWord(what, s string) error {
-	if s == "" || strings.ContainsAny(s, " \t\r\n\"'") {
+	if s == "" || s[0] == '-' {
 		return fmt.Errorf("invalid %s %q", what, s)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '\'' {
+			return fmt.Errorf("invalid %s %q", what, s)
+		}
 	}
 	return nil
 }

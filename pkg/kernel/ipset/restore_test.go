@@ -42,6 +42,18 @@ func TestRenderRestoreRejects(t *testing.T) {
 		"unknown type":       {Kind: Create, Set: Set{Name: "A", Type: "list:set"}},
 		"bad family":         {Kind: Create, Set: Set{Name: "A", Type: HashIP, Family: "inet4"}},
 		"bad range":          {Kind: Create, Set: Set{Name: "A", Type: BitmapPort, Range: "9-1"}},
+		// ipset reads each word as a C string: a NUL ends it there, and the rest of the line
+		// would be dropped or misread; no name or entry the proxier writes holds one.
+		"NUL in entry":      {Kind: Add, Set: Set{Name: "A"}, Entry: "10.0.0.1\x00,tcp:80"},
+		"NUL in name":       {Kind: Flush, Set: Set{Name: "A\x00B"}},
+		"vertical tab":      {Kind: Add, Set: Set{Name: "A"}, Entry: "10.0.0.1\v"},
+		"form feed in name": {Kind: Destroy, Set: Set{Name: "A\fB"}},
+		"escape in entry":   {Kind: Del, Set: Set{Name: "A"}, Entry: "10.0.0.1\x1b[2J"},
+		"DEL in entry":      {Kind: Del, Set: Set{Name: "A"}, Entry: "10.0.0.1\x7f"},
+		"unicode space":     {Kind: Add, Set: Set{Name: "A"}, Entry: "10.0.0.1\u00a0x"},
+		"next line":         {Kind: Add, Set: Set{Name: "A"}, Entry: "10.0.0.1\u0085x"},
+		"option as entry":   {Kind: Add, Set: Set{Name: "A"}, Entry: "-exist"},
+		"option as name":    {Kind: Flush, Set: Set{Name: "-!"}},
 	} {
 		if _, err := RenderRestore([]Op{op}); err == nil {
 			t.Errorf("%s: rendered", name)
