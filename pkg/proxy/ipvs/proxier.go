@@ -311,6 +311,9 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 		ph.done("node")
 	}
 
+	// The labels come from the Node informer, not from the kernel: a zone change must reach
+	// this sync's desired state, not wait for the next verification.
+	p.nodeCtx.TopologyLabels = p.topologyLabels
 	p.applyForkContext()
 	if p.allPortsDirty {
 		changed = sets.KeySet(p.svcPortMap).Union(sets.KeySet(p.claims.ports))
@@ -446,7 +449,6 @@ func (p *Proxier) refreshNodeContext(logger klog.Logger) bool {
 	ctx := NodeContext{
 		Family:            p.family,
 		NodeName:          p.nodeName,
-		TopologyLabels:    p.topologyLabels,
 		NodePortAddresses: SelectNodePortAddresses(p.nodePortSel, localInFamily, all),
 		Scheduler:         p.cfg.IPVS.Scheduler,
 		ExcludeCIDRs:      exclude,
