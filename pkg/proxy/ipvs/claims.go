@@ -18,8 +18,10 @@ type claims struct {
 	ports map[proxy.ServicePortName]*portClaim
 
 	// vs has, per virtual server, the service ports that want it and what each wants. Two
-	// services asking for the same address:port is a conflict; the lowest name wins, so the
-	// outcome does not depend on the order events arrived in. A slice and not a map: nearly
+	// services asking for the same address:port is a conflict: the Service whose cluster IP
+	// it is wins (the guard refuses cluster IPs as external addresses; this holds even if it
+	// did not), then the lowest name, so the outcome does not depend on the order events
+	// arrived in. A slice and not a map: nearly
 	// every virtual server has one owner, and a map each cost 9 MB at 15,000 virtual servers.
 	vs       map[kipvs.Key][]vsClaim
 	bindings map[netip.Addr]int
@@ -36,10 +38,12 @@ type claims struct {
 	blockedChanged       bool
 }
 
-// vsClaim is one service port's wish for a virtual server.
+// vsClaim is one service port's wish for a virtual server; own marks the virtual server of
+// the port's own cluster IP.
 type vsClaim struct {
 	name  proxy.ServicePortName
 	state *VirtualServerState
+	own   bool
 }
 
 type portClaim struct {
@@ -60,14 +64,15 @@ func newClaims() *claims {
 	}
 }
 
-// set replaces the state of one service port.
-func (c *claims) set(name proxy.ServicePortName, st ServicePortState, blocked []kipvs.Key) {
+// set replaces the state of one service port whose cluster IP is clusterIP.
+func (c *claims) set(name proxy.ServicePortName, clusterIP netip.Addr, st ServicePortState, blocked []kipvs.Key) {
 	c.remove(name)
 	pc := &portClaim{state: st, blocked: blocked}
 	c.ports[name] = pc
 	for i := range st.VirtualServers {
 		v := &st.VirtualServers[i]
-		c.vs[v.VirtualServer.Key] = claimVS(c.vs[v.VirtualServer.Key], vsClaim{name, v})
+		own := clusterIP.IsValid() && v.VirtualServer.Key.Address == clusterIP
+		c.vs[v.VirtualServer.Key] = claimVS(c.vs[v.VirtualServer.Key], vsClaim{name, v, own})
 		c.dirtyVS.Insert(v.VirtualServer.Key)
 	}
 	for _, a := range st.Bindings {
@@ -180,6 +185,12 @@ func (c *claims) virtualServer(k kipvs.Key) (*VirtualServerState, bool) {
 	}
 	win := owners[0]
 	for _, o := range owners[1:] {
+		if o.own != win.own {
+			if o.own {
+				win = o
+			}
+			continue
+		}
 		if o.name.String() < win.name.String() {
 			win = o
 		}

@@ -1,6 +1,7 @@
 package ipvs
 
 import (
+	"net/netip"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -41,10 +42,10 @@ func TestClaimsVirtualServerOwners(t *testing.T) {
 	for _, order := range [][]string{{"a", "b"}, {"b", "a"}} {
 		c := newClaims()
 		for _, name := range order {
-			c.set(port(name), state(name+"-sched", 1), nil)
+			c.set(port(name), netip.Addr{}, state(name+"-sched", 1), nil)
 		}
 		wants(c, "both", "a-sched")
-		c.set(port("a"), state("a-sched2", 1), nil)
+		c.set(port("a"), netip.Addr{}, state("a-sched2", 1), nil)
 		wants(c, "a replaced", "a-sched2")
 		c.remove(port("a"))
 		wants(c, "a removed", "b-sched")
@@ -58,11 +59,39 @@ func TestClaimsVirtualServerOwners(t *testing.T) {
 	c := newClaims()
 	st := state("x", 2)
 	st.VirtualServers[1].VirtualServer.Scheduler = "y"
-	c.set(port("dup"), st, nil)
+	c.set(port("dup"), netip.Addr{}, st, nil)
 	if n := len(c.vs[k]); n != 1 {
 		t.Fatalf("a port listing %s twice has %d claims on it, want 1", k, n)
 	}
 	wants(c, "listed twice", "y")
 	c.remove(port("dup"))
 	wants(c, "listed twice, removed", "")
+}
+
+// TestClaimsClusterIPOwnerWins: when another Service claims a cluster IP's virtual server (an
+// externalIP equal to it that got past the guard), the Service whose cluster IP it is keeps it,
+// whatever the names and the order.
+func TestClaimsClusterIPOwnerWins(t *testing.T) {
+	k := key("10.96.0.1", kipvs.TCP, 80)
+	port := func(ns string) proxy.ServicePortName {
+		return proxy.ServicePortName{NamespacedName: types.NamespacedName{Namespace: ns, Name: "svc"}, Port: "p"}
+	}
+	state := func(scheduler string) ServicePortState {
+		return ServicePortState{VirtualServers: []VirtualServerState{{VirtualServer: kipvs.VirtualServer{Key: k, Scheduler: scheduler}}}}
+	}
+	for _, ownerFirst := range []bool{true, false} {
+		c := newClaims()
+		set := []func(){
+			func() { c.set(port("default"), k.Address, state("owner"), nil) },
+			func() { c.set(port("aaa"), netip.MustParseAddr("10.96.5.5"), state("thief"), nil) },
+		}
+		if !ownerFirst {
+			set[0], set[1] = set[1], set[0]
+		}
+		set[0]()
+		set[1]()
+		if got, _ := c.virtualServer(k); got.VirtualServer.Scheduler != "owner" {
+			t.Errorf("owner first=%v: %s goes to %q, want the cluster IP's own Service", ownerFirst, k, got.VirtualServer.Scheduler)
+		}
+	}
 }

@@ -45,6 +45,10 @@ const (
 	ReasonProtected Reason = "protected-cidr"
 	// ReasonNotAllowed: an externalIP outside --ipvs-external-ip-cidrs.
 	ReasonNotAllowed Reason = "not-allowed"
+	// ReasonClusterIP: a Service's cluster IP (policy_serviceaddrs.go).
+	ReasonClusterIP Reason = "cluster-ip"
+	// ReasonServiceCIDR: inside a service CIDR.
+	ReasonServiceCIDR Reason = "service-cidr"
 )
 
 // Decisions of the LoadBalancer binding policy that the proxier reports.
@@ -65,6 +69,7 @@ const reasonOtherFamily Reason = "other-family"
 var guardReasons = []Reason{
 	ReasonInvalid, ReasonWrongFamily, ReasonUnspecified, ReasonLoopback, ReasonLinkLocal,
 	ReasonMulticast, ReasonAPIServer, ReasonNodeAddress, ReasonProtected, ReasonNotAllowed,
+	ReasonClusterIP, ReasonServiceCIDR,
 }
 
 // familyIndependent reasons are found the same way by the proxier of each family; only the
@@ -131,6 +136,17 @@ func GuardAddress(ctx *NodeContext, c AddressCheck) GuardVerdict {
 	}
 	if v.Reason != "" {
 		return v
+	}
+	// Before the node's own addresses: a cluster IP is never this node's to give away.
+	if ctx.ClusterIPs[a] > 0 {
+		v.Reason = ReasonClusterIP
+		return v
+	}
+	for _, p := range ctx.ServiceCIDRs {
+		if p.Contains(a) {
+			v.Reason, v.Detail = ReasonServiceCIDR, p.String()
+			return v
+		}
 	}
 	local := ctx.LocalAddresses[a]
 	if ctx.APIServerAddresses[a] {

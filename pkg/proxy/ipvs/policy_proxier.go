@@ -217,7 +217,10 @@ func (p *Proxier) OnAPIServerEndpoints(eps []netip.AddrPort) {
 
 // applyForkContext puts the policies' current inputs into the node context before service
 // ports are computed.
-func (p *Proxier) applyForkContext() { p.policy.fill(&p.nodeCtx) }
+func (p *Proxier) applyForkContext() {
+	p.policy.fill(&p.nodeCtx)
+	p.svcAddrs.fill(&p.nodeCtx)
+}
 
 // notePolicyDecisions records the decisions of a service port's new desired state (sp nil:
 // the service port is gone).
@@ -344,6 +347,10 @@ func explain(d AddressDecision) string {
 		return fmt.Sprintf("it is inside the protected CIDR %s (--ipvs-protected-cidrs)", d.Detail)
 	case ReasonNotAllowed:
 		return "it is outside --ipvs-external-ip-cidrs"
+	case ReasonClusterIP:
+		return "it is the cluster IP of a Service"
+	case ReasonServiceCIDR:
+		return fmt.Sprintf("it is inside the service CIDR %s", d.Detail)
 	}
 	return string(d.Reason)
 }

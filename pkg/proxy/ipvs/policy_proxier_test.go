@@ -298,3 +298,70 @@ func TestDualStackProxierForwardsClusterAddresses(t *testing.T) {
 		t.Errorf("a cluster address change must recompute every service port")
 	}
 }
+
+// TestClusterIPTakeoverRefused: a Service in a namespace that sorts before "default" names the
+// kubernetes Service's cluster IP (or any address in a service CIDR) as an externalIP or LB
+// ingress IP. The apiserver's virtual server keeps its own real servers; the thief's address
+// gets nothing, with an Event and the refusal gauge.
+func TestClusterIPTakeoverRefused(t *testing.T) {
+	RegisterMetrics()
+	e, rec := policyEnv(t, nil)
+	kubernetes := service("kubernetes", "10.96.0.1", func(s *v1.Service) {
+		s.Namespace = "default"
+		s.Spec.Ports[0].Port = 443
+	})
+	thief := service("thief", "10.96.0.99", externalIPs("10.96.0.1", "10.96.200.200"), func(s *v1.Service) {
+		s.Namespace = "aaa"
+		s.Spec.Ports[0].Port = 443
+	})
+	lbThief := service("lbthief", "10.96.0.98", loadBalancerType(30443, v1.LoadBalancerIngress{IP: "10.96.0.1"}), func(s *v1.Service) {
+		s.Namespace = "aaa"
+		s.Spec.Ports[0].Port = 443
+	})
+	e.p.OnServiceCIDRsChanged([]string{"10.96.0.0/16", "fd00:96::/112"})
+	e.start(kubernetes, slice(kubernetes, v1.IPv4Protocol, ep{ip: "192.168.0.10", node: testNode}),
+		thief, slice(thief, v1.IPv4Protocol, ep{ip: "10.244.9.9", node: "node-b"}),
+		lbThief, slice(lbThief, v1.IPv4Protocol, ep{ip: "10.244.9.8", node: "node-b"}))
+	k := key("10.96.0.1", kipvs.TCP, 443)
+	if got := e.realServers(k); len(got) != 1 || got["192.168.0.10:8080"] != 1 {
+		t.Errorf("the apiserver's virtual server has real servers %v, want only the apiserver", got)
+	}
+	if e.entries("KUBE-EXTERNAL-IP")["10.96.0.1,tcp:443"] || e.entries("KUBE-LOAD-BALANCER")["10.96.0.1,tcp:443"] {
+		t.Errorf("ipset entries for the stolen cluster IP")
+	}
+	if e.hasVirtualServer(key("10.96.200.200", kipvs.TCP, 443)) || e.bound()["10.96.200.200"] {
+		t.Errorf("an unallocated address of the service CIDR is served as an externalIP")
+	}
+	evs := strings.Join(drain(rec), "\n")
+	for _, want := range []string{"10.96.0.1", "cluster IP", "10.96.200.200", "service CIDR 10.96.0.0/16"} {
+		if !strings.Contains(evs, want) {
+			t.Errorf("events do not mention %q:\n%s", want, evs)
+		}
+	}
+	if v, _ := testutil.GetGaugeMetricValue(refusedAddresses.WithLabelValues("IPv4", string(ReasonClusterIP))); v != 2 {
+		t.Errorf("refused_addresses{cluster-ip} = %v, want 2 (thief and lbthief)", v)
+	}
+
+	// The kubernetes Service goes away and its cluster IP with it: the address is still in the
+	// service CIDR, so still refused. With no service CIDR known, it is served as upstream.
+	e.p.OnServiceDelete(kubernetes)
+	e.sync()
+	if e.hasVirtualServer(k) {
+		t.Errorf("the service CIDR no longer guards 10.96.0.1 once its Service is gone")
+	}
+	e.p.OnServiceCIDRsChanged(nil)
+	e.sync()
+	if !e.hasVirtualServer(k) || !e.bound()["10.96.200.200"] {
+		t.Errorf("without a cluster IP or service CIDR there, the externalIPs should be served as upstream")
+	}
+	// The cluster IP comes back (a new kubernetes Service): refused again at once, with no
+	// change to the thief.
+	e.p.OnServiceAdd(kubernetes)
+	e.sync()
+	if got := e.realServers(k); len(got) != 1 || got["192.168.0.10:8080"] != 1 {
+		t.Errorf("after the cluster IP is allocated again its virtual server has real servers %v, want only the apiserver", got)
+	}
+	if e.entries("KUBE-EXTERNAL-IP")["10.96.0.1,tcp:443"] {
+		t.Errorf("the thief's externalIP entry stays after the address became a cluster IP")
+	}
+}

@@ -111,6 +111,8 @@ type Proxier struct {
 	health     healthChecks
 	// policy is the LB binding policy's and address guard's state (policy_proxier.go).
 	policy *policyState
+	// svcAddrs are the cluster IPs and service CIDRs the guard refuses (policy_serviceaddrs.go).
+	svcAddrs *serviceAddrs
 	// vxlanPorts are the node's VXLAN ports as last read (masquerade.go).
 	vxlanPorts []uint16
 
@@ -167,6 +169,7 @@ func NewProxier(ctx context.Context, cfg Config, k Kernel, sysctl utilsysctl.Int
 		noLocal:       map[proxy.ServicePortName]noLocalEndpoints{},
 		health:        healthChecks{ports: map[proxy.ServicePortName]uint16{}, dirty: true},
 		policy:        newPolicyState(cfg.Family, cfg.NodeName, cfg.Fork),
+		svcAddrs:      newServiceAddrs(),
 	}
 	p.reconciler.rulesGen = k.RulesetGen
 	p.serviceChanges = proxy.NewServiceChangeTracker(cfg.Family, newServiceInfo, p.onServicePortsChanged)
@@ -265,8 +268,19 @@ func (p *Proxier) OnTopologyChange(labels map[string]string) {
 	p.Sync()
 }
 
-// OnServiceCIDRsChanged: the IPVS proxier does not use the service CIDRs (as upstream).
-func (p *Proxier) OnServiceCIDRsChanged(_ []string) {}
+// OnServiceCIDRsChanged records the service CIDRs for the address guard (upstream's IPVS
+// proxier does not use them).
+func (p *Proxier) OnServiceCIDRsChanged(cidrs []string) {
+	p.mu.Lock()
+	changed := p.svcAddrs.setCIDRs(serviceCIDRsIn(p.family, cidrs))
+	if changed {
+		p.allPortsDirty = true
+	}
+	p.mu.Unlock()
+	if changed && p.initialized.Load() {
+		p.Sync()
+	}
+}
 
 // syncProxyRules brings the kernel up to date. It returns an error to have the runner retry.
 func (p *Proxier) syncProxyRules() (retErr error) {
@@ -318,6 +332,13 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 	if p.allPortsDirty {
 		changed = sets.KeySet(p.svcPortMap).Union(sets.KeySet(p.claims.ports))
 	}
+	// Every changed port's cluster IP is known before any port is computed, so the guard's
+	// verdicts do not depend on the order Services arrived in.
+	affected := sets.New[proxy.ServicePortName]()
+	for name := range changed {
+		p.svcAddrs.update(name, p.svcPortMap[name], affected)
+	}
+	changed = changed.Union(affected)
 	for name := range changed {
 		p.updatePort(name)
 	}
@@ -395,7 +416,8 @@ func (p *Proxier) updatePort(name proxy.ServicePortName) {
 	p.health.update(name, sp.HealthCheckNodePort())
 	in := ServicePortInput{Name: name, Port: sp, Endpoints: p.endpointsMap[name]}
 	st, blocked := desiredServicePort(&p.nodeCtx, in)
-	p.claims.set(name, st, blocked)
+	clusterIP, _ := addrOf(sp.ClusterIP())
+	p.claims.set(name, clusterIP, st, blocked)
 	p.notePolicyDecisions(name, sp, st.Decisions)
 
 	_, local, _, any := proxy.CategorizeEndpoints(in.Endpoints, sp, p.nodeName, p.topologyLabels)

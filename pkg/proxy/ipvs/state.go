@@ -79,6 +79,10 @@ type NodeContext struct {
 	// CIDRs in Family (possibly none, which then allows no externalIP of Family).
 	RestrictExternalIPs bool
 	ExternalIPCIDRs     []netip.Prefix
+	// ClusterIPs are every Service's cluster IPs in Family (counted by service port), and
+	// ServiceCIDRs the service CIDRs in Family: never served as externalIPs or ingress IPs.
+	ClusterIPs   map[netip.Addr]int
+	ServiceCIDRs []netip.Prefix
 }
 
 // ServicePortInput is one service port with its endpoints, as the change trackers hold them.
