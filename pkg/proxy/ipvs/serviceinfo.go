@@ -5,6 +5,8 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	"k8s.io/kubernetes/pkg/features"
 	"k8s.io/kubernetes/pkg/proxy"
 )
 
@@ -21,7 +23,8 @@ type servicePortInfo struct {
 	// bindAnnotation and tkeAnnotation are the raw annotation values, nil when absent.
 	bindAnnotation *string
 	tkeAnnotation  *string
-	// externalIPs are spec.externalIPs as written, every family.
+	// externalIPs are spec.externalIPs as written, every family; none when the
+	// AllowServiceExternalIPs feature gate is off.
 	externalIPs []string
 	// ingress are the status ingress entries that have an IP, every family and ipMode.
 	ingress []lbIngress
@@ -41,7 +44,10 @@ func newServicePortInfo(_ *v1.ServicePort, svc *v1.Service, base *proxy.BaseServ
 		name:                types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name},
 		uid:                 svc.UID,
 		families:            append([]v1.IPFamily(nil), svc.Spec.IPFamilies...),
-		externalIPs:         append([]string(nil), svc.Spec.ExternalIPs...),
+	}
+	// As upstream: with the gate off no externalIP is served (nor refused: it is not there).
+	if utilfeature.DefaultFeatureGate.Enabled(features.AllowServiceExternalIPs) {
+		info.externalIPs = append([]string(nil), svc.Spec.ExternalIPs...)
 	}
 	if len(info.families) == 0 {
 		if a, err := netip.ParseAddr(svc.Spec.ClusterIP); err == nil && a.Is6() {
