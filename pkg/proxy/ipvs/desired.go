@@ -84,10 +84,18 @@ func (b *builder) build(in ServicePortInput) {
 	}
 	port := sp.Port()
 
+	// The apiserver does not range-check EndpointSlice ports: such an endpoint gets nothing
+	// (no real server, no entry) and is reported, so it cannot fail the others' writes.
+	for _, ep := range in.Endpoints {
+		if !validPort(ep.Port()) && ep.Port() != 0 {
+			b.decide(portView(b.ctx.Family, sp), AddressDecision{Source: SourceEndpoint, Address: ep.String(), Reason: ReasonInvalidPort})
+		}
+	}
+
 	// Hairpin: a local endpoint reaching its own service is masqueraded. Upstream adds these
 	// for every local endpoint whatever its readiness, and before it validates the cluster IP.
 	for _, ep := range in.Endpoints {
-		if !ep.IsLocal() || ep.Port() == 0 {
+		if !ep.IsLocal() || !validPort(ep.Port()) {
 			continue
 		}
 		ip, err := netip.ParseAddr(ep.IP())
@@ -220,6 +228,8 @@ func nodePortSet(protocol v1.Protocol, local bool) string {
 	}
 }
 
+func validPort(p int) bool { return p > 0 && p <= 65535 }
+
 func supportedProtocol(p v1.Protocol) bool {
 	return p == v1.ProtocolTCP || p == v1.ProtocolUDP || p == v1.ProtocolSCTP
 }
@@ -304,7 +314,7 @@ func (b *builder) pickRealServers(in ServicePortInput, nodeLocal bool) []kipvs.R
 	out := make([]kipvs.RealServer, 0, len(eps))
 	for _, ep := range eps {
 		ip, err := netip.ParseAddr(ep.IP())
-		if err != nil || ep.Port() <= 0 || ep.Port() > 65535 {
+		if err != nil || !validPort(ep.Port()) {
 			continue
 		}
 		ip = ip.Unmap()

@@ -17,12 +17,19 @@ var (
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"ip_family", "kind"})
 
+	ipsetEntriesRefused = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Subsystem:      "kubeproxy_ipvs",
+		Name:           "ipset_entries_refused",
+		Help:           "ipset entries the kernel refused in the last ipset write (a full set, a value it rejects); the other entries were written.",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"ip_family"})
+
 	registerOnce sync.Once
 )
 
 // RegisterMetrics registers the fork's IPVS metrics (upstream's are registered by the command).
 func RegisterMetrics() {
-	registerOnce.Do(func() { legacyregistry.MustRegister(kernelOperations, lbIngressUnbound, refusedAddresses) })
+	registerOnce.Do(func() { legacyregistry.MustRegister(kernelOperations, lbIngressUnbound, refusedAddresses, ipsetEntriesRefused) })
 }
 
 func recordKernelOps(family v1.IPFamily, reads, writes int) {

@@ -22,6 +22,8 @@ const (
 	SourceLoadBalancer AddressSource = "loadBalancerIngress"
 	// SourceAnnotation marks a decision about an annotation rather than an address.
 	SourceAnnotation AddressSource = "annotation"
+	// SourceEndpoint marks a decision about an endpoint of an EndpointSlice.
+	SourceEndpoint AddressSource = "endpoint"
 )
 
 // Reason says why an address was not programmed as upstream would have programmed it.
@@ -59,6 +61,8 @@ const (
 	ReasonUnboundByDefault Reason = "lb-unbound-default"
 	// ReasonInvalidAnnotation: kube-proxy-ipvs.io/bind-lb-ingress has an invalid value.
 	ReasonInvalidAnnotation Reason = "invalid-annotation"
+	// ReasonInvalidPort: an endpoint's port is outside 1-65535; the endpoint is skipped.
+	ReasonInvalidPort Reason = "invalid-endpoint-port"
 )
 
 // reasonOtherFamily is not a refusal: the address is the other IP family's, whose proxier

@@ -314,6 +314,9 @@ func (p *Proxier) reportDecision(logger klog.Logger, svc types.NamespacedName, d
 	case !added:
 		logger.Info("Address no longer refused", "service", ref, "source", d.Source, "address", d.Address, "reason", d.Reason)
 		return
+	case d.Reason == ReasonInvalidPort:
+		logger.Info("Skipping endpoint with an invalid port", "service", ref, "endpoint", d.Address)
+		p.serviceEvent(svc, "InvalidEndpoint", "Endpoint %s has a port outside 1-65535; skipped on node %s", d.Address, p.nodeName)
 	case d.Reason == ReasonInvalidAnnotation:
 		logger.Info("Ignoring invalid annotation value", "service", ref, "annotation", d.Detail, "value", d.Address)
 		p.serviceEvent(svc, "InvalidAnnotation", "Annotation %s has invalid value %q (want \"true\" or \"false\"); ignored, the next binding rule applies on node %s",

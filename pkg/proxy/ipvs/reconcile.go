@@ -548,11 +548,15 @@ func (r *reconciler) applySets(c *claims) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	r.ops.writes++
-	if err := r.ipset.Apply(ops); err != nil {
+	refused, err := r.applySetOps(ops)
+	ipsetEntriesRefused.WithLabelValues(string(r.family)).Set(float64(len(refused)))
+	if err != nil {
 		return fmt.Errorf("updating ipsets: %w", err)
 	}
-	for _, op := range ops {
+	for i, op := range ops {
+		if refused[i] != nil {
+			continue
+		}
 		switch op.Kind {
 		case ipset.Create:
 			if r.cache.sets[op.Set.Name] == nil {
