@@ -29,7 +29,9 @@ var (
 
 // RegisterMetrics registers the fork's IPVS metrics (upstream's are registered by the command).
 func RegisterMetrics() {
-	registerOnce.Do(func() { legacyregistry.MustRegister(kernelOperations, lbIngressUnbound, refusedAddresses, ipsetEntriesRefused) })
+	registerOnce.Do(func() {
+		legacyregistry.MustRegister(kernelOperations, lbIngressUnbound, refusedAddresses, ipsetEntriesRefused)
+	})
 }
 
 func recordKernelOps(family v1.IPFamily, reads, writes int) {
