@@ -125,7 +125,7 @@ func (b *builder) build(in ServicePortInput) {
 			b.entry(SetExternalIP, EntryIPPort(ip, protocol, port))
 		}
 		// An address the node already has elsewhere must not also go on kube-ipvs0.
-		b.virtualServer(in, ip, port, externalLocal, !b.ctx.LocalAddresses[ip])
+		b.virtualServer(in, ip, port, externalLocal, !b.ctx.isOwnAddress(ip))
 	}
 
 	// Upstream serves the ipMode VIP ingress IPs of this family; ipMode Proxy load balancers do
@@ -156,7 +156,7 @@ func (b *builder) build(in ServicePortInput) {
 				b.blocked = append(b.blocked, kipvs.Key{Address: ip, Protocol: kipvs.Protocol(protocol), Port: uint16(port)})
 			}
 		}
-		b.virtualServer(in, ip, port, externalLocal, !b.ctx.LocalAddresses[ip])
+		b.virtualServer(in, ip, port, externalLocal, !b.ctx.isOwnAddress(ip))
 	}
 
 	if nodePort := sp.NodePort(); nodePort != 0 {

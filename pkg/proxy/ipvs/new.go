@@ -21,6 +21,7 @@ import (
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/netdev"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgen"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/sockdiag"
 )
 
 // NodeInfo is what the command knows about the node the proxier runs on.
@@ -46,7 +47,7 @@ func New(ctx context.Context, cfg *kubeproxyconfig.KubeProxyConfiguration, fork 
 	}
 	RegisterMetrics()
 	ipts := utiliptables.NewBestEffort()
-	k := Kernel{IPVS: ipvsKernel, Netdev: netdev.NewNetlink(), IPSet: ipset.NewExec(execer), Conntrack: conntrack.New(), RulesetGen: nftgen.Netlink{}}
+	k := Kernel{IPVS: ipvsKernel, Netdev: netdev.NewNetlink(), IPSet: ipset.NewExec(execer), Conntrack: conntrack.New(), RulesetGen: nftgen.Netlink{}, Listeners: sockdiag.Netlink{}}
 
 	var proxiers []proxy.Provider
 	for _, family := range families {

@@ -25,7 +25,7 @@ func (b *builder) servedExternalIPs(sp proxy.ServicePort) []netip.Addr {
 	v := portView(b.ctx.Family, sp)
 	var out []netip.Addr
 	for _, raw := range v.externalIPs {
-		verdict := GuardAddress(b.ctx, AddressCheck{Source: SourceExternalIP, Address: raw, Port: sp.Port(), ServiceFamilies: v.families})
+		verdict := GuardAddress(b.ctx, AddressCheck{Source: SourceExternalIP, Address: raw, Port: sp.Port(), Protocol: sp.Protocol(), ServiceFamilies: v.families})
 		switch {
 		case verdict.Reason == "":
 			out = append(out, verdict.Addr)
@@ -47,7 +47,7 @@ func (b *builder) servedLoadBalancerIPs(sp proxy.ServicePort) []netip.Addr {
 	}
 	var out []netip.Addr
 	for _, ing := range v.ingress {
-		verdict := GuardAddress(b.ctx, AddressCheck{Source: SourceLoadBalancer, Address: ing.ip, Port: sp.Port(), ServiceFamilies: v.families})
+		verdict := GuardAddress(b.ctx, AddressCheck{Source: SourceLoadBalancer, Address: ing.ip, Port: sp.Port(), Protocol: sp.Protocol(), ServiceFamilies: v.families})
 		if verdict.Reason == reasonOtherFamily {
 			continue
 		}

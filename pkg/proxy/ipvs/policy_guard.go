@@ -51,6 +51,8 @@ const (
 	ReasonClusterIP Reason = "cluster-ip"
 	// ReasonServiceCIDR: inside a service CIDR.
 	ReasonServiceCIDR Reason = "service-cidr"
+	// ReasonHostListener: this node's address on a port a host process listens on.
+	ReasonHostListener Reason = "host-listener"
 )
 
 // Decisions of the LoadBalancer binding policy that the proxier reports.
@@ -73,7 +75,7 @@ const reasonOtherFamily Reason = "other-family"
 var guardReasons = []Reason{
 	ReasonInvalid, ReasonWrongFamily, ReasonUnspecified, ReasonLoopback, ReasonLinkLocal,
 	ReasonMulticast, ReasonAPIServer, ReasonNodeAddress, ReasonProtected, ReasonNotAllowed,
-	ReasonClusterIP, ReasonServiceCIDR,
+	ReasonClusterIP, ReasonServiceCIDR, ReasonHostListener,
 }
 
 // familyIndependent reasons are found the same way by the proxier of each family; only the
@@ -86,8 +88,10 @@ func familyIndependent(r Reason) bool {
 type AddressCheck struct {
 	Source  AddressSource
 	Address string
-	// Port is the service port (an apiserver endpoint on this node is refused only on its port).
-	Port int
+	// Port is the service port (an apiserver endpoint on this node is refused only on its port)
+	// and Protocol its protocol.
+	Port     int
+	Protocol v1.Protocol
 	// ServiceFamilies are the Service's IP families.
 	ServiceFamilies []v1.IPFamily
 }
@@ -152,7 +156,7 @@ func GuardAddress(ctx *NodeContext, c AddressCheck) GuardVerdict {
 			return v
 		}
 	}
-	local := ctx.LocalAddresses[a]
+	local := ctx.isOwnAddress(a)
 	if ctx.APIServerAddresses[a] {
 		ep := netip.AddrPortFrom(a, uint16(c.Port))
 		if !local {
@@ -161,6 +165,14 @@ func GuardAddress(ctx *NodeContext, c AddressCheck) GuardVerdict {
 		}
 		if c.Port > 0 && c.Port <= 65535 && ctx.APIServerEndpoints[ep] {
 			v.Reason, v.Detail = ReasonAPIServer, ep.String()
+			return v
+		}
+	}
+	if local {
+		// Served on this node's own address, the port is taken from whatever host process
+		// listens there (kubelet, sshd): it would be cut off.
+		if l, ok := ctx.HostListeners.find(c.Protocol, a, c.Port); ok {
+			v.Reason, v.Detail = ReasonHostListener, l.String()
 			return v
 		}
 	}

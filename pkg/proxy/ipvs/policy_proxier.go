@@ -63,6 +63,7 @@ type policyState struct {
 	// rebuilt when they change (NodeContext shares them read-only).
 	nodes        map[string][]netip.Addr
 	apiserver    []netip.AddrPort
+	ownAddrs     map[netip.Addr]bool
 	otherNodes   map[netip.Addr]string
 	apiEndpoints map[netip.AddrPort]bool
 	apiAddrs     map[netip.Addr]bool
@@ -109,6 +110,10 @@ func prefixesInFamily(family v1.IPFamily, ps []netip.Prefix) []netip.Prefix {
 }
 
 func (s *policyState) rebuild() {
+	s.ownAddrs = map[netip.Addr]bool{}
+	for _, a := range s.nodes[s.nodeName] {
+		s.ownAddrs[a] = true
+	}
 	s.otherNodes = map[netip.Addr]string{}
 	names := make([]string, 0, len(s.nodes))
 	for n := range s.nodes {
@@ -136,6 +141,7 @@ func (s *policyState) rebuild() {
 // fill puts the policies' inputs into a NodeContext.
 func (s *policyState) fill(ctx *NodeContext) {
 	ctx.LBIngressUnboundByDefault = s.unboundByDefault
+	ctx.OwnNodeAddresses = s.ownAddrs
 	ctx.OtherNodeAddresses = s.otherNodes
 	ctx.APIServerEndpoints = s.apiEndpoints
 	ctx.APIServerAddresses = s.apiAddrs
@@ -144,7 +150,7 @@ func (s *policyState) fill(ctx *NodeContext) {
 	ctx.ExternalIPCIDRs = s.allowed
 }
 
-// setNode records a Node's addresses; it reports whether another Node's addresses changed.
+// setNode records a Node's addresses; it reports whether they changed.
 func (s *policyState) setNode(node string, addrs []netip.Addr) bool {
 	var in []netip.Addr
 	for _, a := range addrs {
@@ -163,7 +169,7 @@ func (s *policyState) setNode(node string, addrs []netip.Addr) bool {
 		s.nodes[node] = in
 	}
 	s.rebuild()
-	return node != s.nodeName
+	return true
 }
 
 // setAPIServer records the apiserver's endpoints; it reports whether they changed.
@@ -354,6 +360,8 @@ func explain(d AddressDecision) string {
 		return "it is the cluster IP of a Service"
 	case ReasonServiceCIDR:
 		return fmt.Sprintf("it is inside the service CIDR %s", d.Detail)
+	case ReasonHostListener:
+		return fmt.Sprintf("it is this node's address and a host process listens on %s", d.Detail)
 	}
 	return string(d.Reason)
 }

@@ -34,6 +34,7 @@ import (
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/netdev"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgen"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/sockdiag"
 )
 
 // Kernel holds the adapters the proxier writes through.
@@ -46,6 +47,9 @@ type Kernel struct {
 	// RulesetGen reads the nf_tables ruleset generation; nil makes every verification read
 	// the iptables rules (rulesgen.go).
 	RulesetGen nftgen.Reader
+	// Listeners reads the host's listening sockets for the address guard
+	// (policy_hostports.go); nil leaves that check out.
+	Listeners sockdiag.Interface
 }
 
 // Config is what one family's proxier is built from.
@@ -80,6 +84,7 @@ type Proxier struct {
 	svcHealth   healthcheck.ServiceHealthServer
 	conntrack   conntrack.Interface
 	netdev      netdev.Interface
+	listeners   sockdiag.Interface
 
 	serviceChanges   *proxy.ServiceChangeTracker
 	endpointsChanges *proxy.EndpointsChangeTracker
@@ -159,6 +164,7 @@ func NewProxier(ctx context.Context, cfg Config, k Kernel, sysctl utilsysctl.Int
 		svcHealth:     svcHealth,
 		conntrack:     k.Conntrack,
 		netdev:        k.Netdev,
+		listeners:     k.Listeners,
 		changedPorts:  sets.New[proxy.ServicePortName](),
 		svcPortMap:    proxy.ServicePortMap{},
 		endpointsMap:  proxy.EndpointsMap{},
@@ -318,8 +324,11 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 			logger.Error(err, "Reading the kernel state failed")
 			return err
 		}
-		if p.refreshNodeContext(logger) {
+		allDirty, listenersChanged := p.refreshNodeContext(logger)
+		if allDirty {
 			p.allPortsDirty = true
+		} else if listenersChanged {
+			changed = changed.Union(p.portsNamingOwnAddresses(&p.nodeCtx))
 		}
 		p.refreshVXLANPorts(logger)
 		ph.done("node")
@@ -448,14 +457,25 @@ func (p *Proxier) reportNoLocalEndpoints() {
 	metrics.SyncProxyRulesNoLocalEndpointsTotal.WithLabelValues("external", string(p.family)).Set(float64(external.Len()))
 }
 
-// refreshNodeContext reads the node's addresses and rebuilds the NodeContext; it reports
-// whether anything a service port depends on changed.
-func (p *Proxier) refreshNodeContext(logger klog.Logger) bool {
+// refreshNodeContext reads the node's addresses and listening sockets and rebuilds the
+// NodeContext; it reports whether anything every service port depends on changed, and whether
+// the listeners did (which only ports naming this node's addresses depend on).
+func (p *Proxier) refreshNodeContext(logger klog.Logger) (allDirty, listenersChanged bool) {
 	p.reconciler.ops.reads++
 	local, err := p.netdev.LocalAddresses(DummyDevice)
 	if err != nil {
 		logger.Error(err, "Reading the node's addresses failed; keeping the previous ones")
-		return false
+		return false, false
+	}
+	listeners := p.nodeCtx.HostListeners
+	if p.listeners != nil {
+		p.reconciler.ops.reads++
+		ls, err := p.listeners.Listeners()
+		if err != nil {
+			logger.Error(err, "Reading the host's listening sockets failed; keeping the previous ones")
+		} else {
+			listeners = newHostListeners(ls)
+		}
 	}
 	localSet := map[netip.Addr]bool{}
 	var localInFamily []netip.Addr
@@ -478,10 +498,12 @@ func (p *Proxier) refreshNodeContext(logger klog.Logger) bool {
 		MasqueradeAll:     p.cfg.Linux.MasqueradeAll,
 		NodeIP:            p.nodeIP,
 		LocalAddresses:    localSet,
+		HostListeners:     listeners,
 	}
-	changed := !sameNodeContext(&p.nodeCtx, &ctx)
+	allDirty = !sameNodeContext(&p.nodeCtx, &ctx)
+	listenersChanged = !p.nodeCtx.HostListeners.equal(listeners)
 	p.nodeCtx = ctx
-	return changed
+	return allDirty, listenersChanged
 }
 
 func sameNodeContext(a, b *NodeContext) bool {

@@ -27,6 +27,7 @@ import (
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/netdev"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgen"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/sockdiag"
 )
 
 // countingIPTables counts calls on upstream's iptables fake, which keeps state but no counts.
@@ -140,6 +141,8 @@ type env struct {
 	nd    *netdev.Fake
 	ipset *ipset.Fake
 	ipt   *countingIPTables
+	// listeners are the host's listening sockets.
+	listeners *sockdiag.Fake
 	// rulesGen, when a mutate function sets it, is the proxier's nf_tables generation.
 	rulesGen *nftgen.Fake
 	// wrapIPVS, when a mutate function sets it, stands between the proxier and the fake IPVS.
@@ -159,7 +162,8 @@ func newEnv(t *testing.T, mutate ...func(*kubeproxyconfig.KubeProxyConfiguration
 	t.Helper()
 	e := &env{
 		t: t, ipvs: kipvs.NewFake(), nd: netdev.NewFake(), ipset: ipset.NewFake(),
-		ipt: &countingIPTables{FakeIPTables: iptablestest.NewFake()},
+		ipt:       &countingIPTables{FakeIPTables: iptablestest.NewFake()},
+		listeners: sockdiag.NewFake(),
 	}
 	e.nd.AddLink("eth0", nodeIP4)
 	cfg := defaultTestConfig()
@@ -170,7 +174,7 @@ func newEnv(t *testing.T, mutate ...func(*kubeproxyconfig.KubeProxyConfiguration
 	if e.wrapIPVS != nil {
 		ki = e.wrapIPVS(e.ipvs)
 	}
-	k := Kernel{IPVS: ki, Netdev: e.nd, IPSet: e.ipset, IPTables: e.ipt, Conntrack: conntrack.NewFake()}
+	k := Kernel{IPVS: ki, Netdev: e.nd, IPSet: e.ipset, IPTables: e.ipt, Conntrack: conntrack.NewFake(), Listeners: e.listeners}
 	if e.rulesGen != nil {
 		k.RulesetGen = e.rulesGen
 	}

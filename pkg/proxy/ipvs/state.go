@@ -63,6 +63,13 @@ type NodeContext struct {
 	// without loopback and IPv6 link-local ones. An external IP or load balancer IP that is
 	// one of them is not bound to kube-ipvs0.
 	LocalAddresses map[netip.Addr]bool
+	// OwnNodeAddresses are this node's Node object's addresses in Family, some of which may
+	// be on no interface (a cloud's external IP): they are this node's as much as
+	// LocalAddresses, so never bound to kube-ipvs0.
+	OwnNodeAddresses map[netip.Addr]bool
+	// HostListeners are the sockets host processes listen on, by protocol and port
+	// (policy_hostports.go).
+	HostListeners HostListeners
 
 	// Fork policies (policy_lbbinding.go, policy_guard.go); the zero values are upstream's.
 	// LBIngressUnboundByDefault is --ipvs-bind-lb-ingress=false.

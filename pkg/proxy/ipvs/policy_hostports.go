@@ -1,0 +1,81 @@
+package ipvs
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/kubernetes/pkg/proxy"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/sockdiag"
+)
+
+// An externalIP (or ingress IP) equal to this node's address is served through IPVS without
+// a binding, as upstream does, and IPVS takes every packet to that address and port before
+// any socket sees it: a Service naming the node's address with port 10250 or 22 cuts the
+// kubelet or sshd off. The guard refuses such an address on a port a host process listens on,
+// as sock_diag reports the node's sockets.
+
+// HostListeners are the node's listening sockets, by protocol and port.
+type HostListeners map[hostPort][]sockdiag.Listener
+
+type hostPort struct {
+	protocol sockdiag.Protocol
+	port     uint16
+}
+
+func newHostListeners(ls []sockdiag.Listener) HostListeners {
+	ls = slices.Clone(ls)
+	slices.SortFunc(ls, func(a, b sockdiag.Listener) int { return strings.Compare(a.String(), b.String()) })
+	out := HostListeners{}
+	for _, l := range slices.Compact(ls) {
+		k := hostPort{l.Protocol, l.Port}
+		out[k] = append(out[k], l)
+	}
+	return out
+}
+
+// find returns a listener that receives what is sent to addr:port over protocol.
+func (h HostListeners) find(protocol v1.Protocol, addr netip.Addr, port int) (sockdiag.Listener, bool) {
+	if !validPort(port) {
+		return sockdiag.Listener{}, false
+	}
+	for _, l := range h[hostPort{sockdiag.Protocol(protocol), uint16(port)}] {
+		if l.Covers(addr) {
+			return l, true
+		}
+	}
+	return sockdiag.Listener{}, false
+}
+
+func (h HostListeners) equal(o HostListeners) bool {
+	if len(h) != len(o) {
+		return false
+	}
+	for k, ls := range h {
+		if !slices.Equal(ls, o[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isOwnAddress reports whether a is this node's: on one of its interfaces or in its Node
+// object.
+func (ctx *NodeContext) isOwnAddress(a netip.Addr) bool {
+	return ctx.LocalAddresses[a] || ctx.OwnNodeAddresses[a]
+}
+
+// portsNamingOwnAddresses are the service ports that name one of this node's addresses as an
+// externalIP or ingress IP: the only ones a change of the host's listeners can affect.
+func (p *Proxier) portsNamingOwnAddresses(ctx *NodeContext) sets.Set[proxy.ServicePortName] {
+	out := sets.New[proxy.ServicePortName]()
+	for a, ports := range p.svcAddrs.namedBy {
+		if ctx.isOwnAddress(a) {
+			out = out.Union(ports)
+		}
+	}
+	return out
+}
