@@ -1,6 +1,7 @@
 package netdev
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -15,13 +16,30 @@ import (
 // bound to several links is reported once by LocalAddresses, which skips loopback and IPv6
 // link-local addresses as the kernel implementation does.
 //
-// Reads are ListAddresses, LocalAddresses and VXLANPorts; the rest of Interface are writes. The
-// embedded Recorder counts calls and injects errors; an injected error changes nothing.
+// WatchAddresses watchers are called as the kernel would notify them: when an address
+// LocalAddresses reports is bound to or unbound from a link other than the excluded one, through
+// the Interface methods or the test helpers (AddLink, SetAddresses, AddVXLAN replacing a link,
+// DeleteLink). Binding an address already bound or unbinding one not bound changes nothing and
+// calls no one. SimulateAddressChange calls them as for a change made outside the Fake. Calls
+// happen in the goroutine making the change, once it is visible, with no lock of the Fake held,
+// and one at a time per watch.
+//
+// Reads are ListAddresses, LocalAddresses and VXLANPorts; the rest of Interface are writes but
+// WatchAddresses, counted as neither. The embedded Recorder counts calls and injects errors; an
+// injected error changes nothing.
 type Fake struct {
 	*fakecalls.Recorder
 
-	mu    sync.Mutex
-	links map[string]*fakeLink
+	mu      sync.Mutex
+	links   map[string]*fakeLink
+	watches []*fakeWatch
+}
+
+type fakeWatch struct {
+	ctx     context.Context
+	exclude string
+	mu      sync.Mutex // serializes the calls of changed, as the kernel adapter does
+	changed func()
 }
 
 type fakeLink struct {
@@ -39,7 +57,9 @@ func NewFake() *Fake {
 		Recorder: fakecalls.New(
 			[]string{"ListAddresses", "LocalAddresses", "VXLANPorts"},
 			[]string{"EnsureDummy", "DeleteLink", "AddAddress", "DeleteAddress"},
-			"AddAddresses", "DeleteAddresses"),
+			// Counted as neither reads nor writes: the batches, whose writes count one by one,
+			// and the subscription.
+			"AddAddresses", "DeleteAddresses", "WatchAddresses"),
 		links: map[string]*fakeLink{"lo": {kind: "loopback", up: true,
 			addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()}}},
 	}
@@ -62,10 +82,46 @@ func (f *Fake) DeleteLink(name string) error {
 	if err := f.Call("DeleteLink"); err != nil {
 		return err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.links, name)
+	f.replaceLink(name, nil)
 	return nil
+}
+
+// replaceLink replaces (nil: deletes) a link and notifies the watchers when the addresses
+// LocalAddresses reports of it changed.
+func (f *Fake) replaceLink(name string, l *fakeLink) {
+	f.mu.Lock()
+	var before []netip.Addr
+	if old, ok := f.links[name]; ok {
+		before = old.addrs
+	}
+	if l == nil {
+		delete(f.links, name)
+	} else {
+		f.links[name] = l
+	}
+	var after []netip.Addr
+	if l != nil {
+		after = l.addrs
+	}
+	f.mu.Unlock()
+	if servingChanged(before, after) {
+		f.addressesChanged(name)
+	}
+}
+
+// servingChanged reports whether two address lists of a link differ in the addresses
+// LocalAddresses reports.
+func servingChanged(before, after []netip.Addr) bool {
+	serving := func(addrs []netip.Addr) []netip.Addr {
+		var out []netip.Addr
+		for _, a := range addrs {
+			if isLocalServing(a) {
+				out = append(out, a)
+			}
+		}
+		return sortedUnique(out)
+	}
+	return !slices.Equal(serving(before), serving(after))
 }
 
 func (f *Fake) ListAddresses(link string) ([]netip.Addr, error) {
@@ -135,12 +191,18 @@ func (f *Fake) changeAddress(method, link string, addr netip.Addr, change func(l
 		return err
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	l, err := f.link(link)
 	if err != nil {
+		f.mu.Unlock()
 		return err
 	}
+	before := slices.Clone(l.addrs)
 	change(l, slices.Index(l.addrs, addr))
+	changed := servingChanged(before, l.addrs)
+	f.mu.Unlock()
+	if changed {
+		f.addressesChanged(link)
+	}
 	return nil
 }
 
@@ -180,6 +242,42 @@ func (f *Fake) VXLANPorts() ([]uint16, error) {
 	return slices.Compact(ports), nil
 }
 
+// WatchAddresses registers changed until ctx is done; see Fake for when it is called.
+func (f *Fake) WatchAddresses(ctx context.Context, exclude string, changed func()) error {
+	if err := f.Call("WatchAddresses"); err != nil {
+		return err
+	}
+	w := &fakeWatch{ctx: ctx, exclude: exclude, changed: changed}
+	f.mu.Lock()
+	f.watches = append(f.watches, w)
+	f.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.watches = slices.DeleteFunc(f.watches, func(x *fakeWatch) bool { return x == w })
+	})
+	return nil
+}
+
+// addressesChanged calls the watches that do not exclude link; f.mu must not be held.
+func (f *Fake) addressesChanged(link string) {
+	f.mu.Lock()
+	var calls []*fakeWatch
+	for _, w := range f.watches {
+		if w.exclude != link {
+			calls = append(calls, w)
+		}
+	}
+	f.mu.Unlock()
+	for _, w := range calls {
+		w.mu.Lock()
+		if w.ctx.Err() == nil {
+			w.changed()
+		}
+		w.mu.Unlock()
+	}
+}
+
 func (f *Fake) link(name string) (*fakeLink, error) {
 	l, ok := f.links[name]
 	if !ok {
@@ -193,9 +291,7 @@ func (f *Fake) link(name string) (*fakeLink, error) {
 // AddLink adds (or replaces) an up, physical-like link with the given addresses, e.g. eth0 with
 // the node's addresses.
 func (f *Fake) AddLink(name string, addrs ...netip.Addr) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.links[name] = &fakeLink{kind: "device", up: true, addrs: slices.Clone(addrs)}
+	f.replaceLink(name, &fakeLink{kind: "device", up: true, addrs: slices.Clone(addrs)})
 }
 
 // AddVXLAN adds (or replaces) a VXLAN link. A port of 0 stands for a link created without a
@@ -204,22 +300,32 @@ func (f *Fake) AddVXLAN(name string, port uint16) {
 	if port == 0 {
 		port = DefaultVXLANPort
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.links[name] = &fakeLink{kind: "vxlan", up: true, port: port}
+	f.replaceLink(name, &fakeLink{kind: "vxlan", up: true, port: port})
 }
 
 // SetAddresses replaces the addresses of an existing link, e.g. to change the node's local
 // addresses between two syncs.
 func (f *Fake) SetAddresses(name string, addrs ...netip.Addr) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	l, err := f.link(name)
 	if err != nil {
+		f.mu.Unlock()
 		return err
 	}
+	before := l.addrs
 	l.addrs = slices.Clone(addrs)
+	f.mu.Unlock()
+	if servingChanged(before, addrs) {
+		f.addressesChanged(name)
+	}
 	return nil
+}
+
+// SimulateAddressChange calls the watches that do not exclude link, as the kernel adapter does
+// for an address bound or unbound outside the Fake (DHCP, an operator), or after renewing a
+// failed subscription.
+func (f *Fake) SimulateAddressChange(link string) {
+	f.addressesChanged(link)
 }
 
 // Addresses returns the addresses of a link, nil if it is missing.

@@ -1,6 +1,7 @@
 package netdev
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 	"slices"
@@ -192,5 +193,68 @@ func TestFakeDeleteAddresses(t *testing.T) {
 	}
 	if err := f.DeleteAddresses("eth9", in, nil); !errors.Is(err, ErrLinkNotFound) {
 		t.Errorf("DeleteAddresses on a missing link: %v", err)
+	}
+}
+
+// TestFakeWatchAddresses: the watch is called for each change of a served address on a link
+// other than the excluded one, through the Interface and the test helpers, and for nothing
+// else; it stops when its context is done.
+func TestFakeWatchAddresses(t *testing.T) {
+	f := NewFake()
+	f.AddLink("eth0", addrs("192.168.1.10")...)
+	if _, err := f.EnsureDummy("kube-ipvs0"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	calls := 0
+	if err := f.WatchAddresses(ctx, "kube-ipvs0", func() { calls++ }); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		name   string
+		change func() error
+		want   int // calls it makes
+	}{
+		{"bind to kube-ipvs0", func() error { return f.AddAddress("kube-ipvs0", netip.MustParseAddr("10.96.0.1")) }, 0},
+		{"bind a batch to kube-ipvs0", func() error { return f.AddAddresses("kube-ipvs0", addrs("10.96.0.2", "fd00::2"), nil) }, 0},
+		{"unbind from kube-ipvs0", func() error { return f.DeleteAddress("kube-ipvs0", netip.MustParseAddr("10.96.0.1")) }, 0},
+		{"bind to eth0", func() error { return f.AddAddress("eth0", netip.MustParseAddr("192.168.1.11")) }, 1},
+		{"bind it again", func() error { return f.AddAddress("eth0", netip.MustParseAddr("192.168.1.11")) }, 0},
+		{"bind a batch to eth0", func() error { return f.AddAddresses("eth0", addrs("192.168.1.12", "192.168.1.13"), nil) }, 2},
+		{"unbind from eth0", func() error { return f.DeleteAddress("eth0", netip.MustParseAddr("192.168.1.11")) }, 1},
+		{"unbind an address not bound", func() error { return f.DeleteAddress("eth0", netip.MustParseAddr("192.168.1.99")) }, 0},
+		{"link-local and loopback", func() error { return f.AddAddresses("eth0", addrs("fe80::1", "127.0.0.2"), nil) }, 0},
+		{"a new link with an address", func() error { f.AddLink("eth1", addrs("10.0.0.1")...); return nil }, 1},
+		{"a new link without", func() error { f.AddLink("eth2"); return nil }, 0},
+		{"SetAddresses", func() error { return f.SetAddresses("eth1", addrs("10.0.0.2")...) }, 1},
+		{"SetAddresses to the same", func() error { return f.SetAddresses("eth1", addrs("10.0.0.2")...) }, 0},
+		{"delete a link with addresses", func() error { return f.DeleteLink("eth1") }, 1},
+		{"delete kube-ipvs0 with addresses", func() error { return f.DeleteLink("kube-ipvs0") }, 0},
+		{"a VXLAN link replacing eth0", func() error { f.AddVXLAN("eth0", 0); return nil }, 1},
+		{"a change outside", func() error { f.SimulateAddressChange("wlan0"); return nil }, 1},
+		{"a change outside on kube-ipvs0", func() error { f.SimulateAddressChange("kube-ipvs0"); return nil }, 0},
+	} {
+		before := calls
+		if err := step.change(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if got := calls - before; got != step.want {
+			t.Errorf("%s: %d calls, want %d", step.name, got, step.want)
+		}
+	}
+	if c := f.Count("WatchAddresses"); c != 1 || f.Reads() != 0 {
+		t.Errorf("WatchAddresses counted %d times, reads %d", c, f.Reads())
+	}
+	cancel()
+	before := calls
+	f.SimulateAddressChange("eth0")
+	if calls != before {
+		t.Error("called after its context was done")
+	}
+	boom := errors.New("boom")
+	f.InjectError("WatchAddresses", boom)
+	if err := f.WatchAddresses(context.Background(), "", func() {}); err != boom {
+		t.Errorf("injected: %v", err)
 	}
 }

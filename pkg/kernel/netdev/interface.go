@@ -3,6 +3,7 @@
 package netdev
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 )
@@ -36,4 +37,15 @@ type Interface interface {
 	LocalAddresses(exclude string) ([]netip.Addr, error)
 	// VXLANPorts returns the UDP destination ports of the VXLAN links present on the node.
 	VXLANPorts() ([]uint16, error)
+	// WatchAddresses calls changed when an address LocalAddresses(exclude) would report (not
+	// loopback, not IPv6 link-local) is added to or removed from a link other than exclude (the
+	// proxier's own bindings on kube-ipvs0 must not wake it), until ctx is done. It returns once
+	// subscribed, so a read of the addresses made after it returns misses no later change, or
+	// with the error that prevented subscribing. A subscription that fails later (the kernel
+	// drops notifications when they come faster than they are read) is renewed, retrying with a
+	// growing delay, and changed is called once it is: changes may have been missed. Calls are
+	// serialized; a burst may come as one call, and a call may come when nothing the caller
+	// sees has changed. changed should return quickly (signal, not sync): while it runs,
+	// notifications queue in the kernel.
+	WatchAddresses(ctx context.Context, exclude string, changed func()) error
 }
