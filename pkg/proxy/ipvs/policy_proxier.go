@@ -322,14 +322,14 @@ func (p *Proxier) reportDecision(logger klog.Logger, svc types.NamespacedName, d
 		return
 	case d.Reason == ReasonInvalidPort:
 		logger.Info("Skipping endpoint with an invalid port", "service", ref, "endpoint", d.Address)
-		p.serviceEvent(svc, "InvalidEndpoint", "Endpoint %s has a port outside 1-65535; skipped on node %s", d.Address, p.nodeName)
+		p.decisionEvent(svc, d, "InvalidEndpoint", fmt.Sprintf("Endpoint %s has a port outside 1-65535; skipped", d.Address))
 	case d.Reason == ReasonInvalidAnnotation:
-		logger.Info("Ignoring invalid annotation value", "service", ref, "annotation", d.Detail, "value", d.Address)
-		p.serviceEvent(svc, "InvalidAnnotation", "Annotation %s has invalid value %q (want \"true\" or \"false\"); ignored, the next binding rule applies on node %s",
-			d.Detail, d.Address, p.nodeName)
+		logger.Info("Ignoring invalid annotation value", "service", ref, "annotation", d.Detail, "value", shorten(d.Address, maxLoggedValue))
+		p.decisionEvent(svc, d, "InvalidAnnotation", fmt.Sprintf("Annotation %s has invalid value %q (want \"true\" or \"false\"); ignored, the next binding rule applies",
+			d.Detail, shorten(d.Address, maxEventValue)))
 	default:
 		logger.Info("Refusing to serve address", "service", ref, "source", d.Source, "address", d.Address, "reason", d.Reason, "detail", d.Detail)
-		p.serviceEvent(svc, "AddressRefused", "%s %q is not served on node %s: %s", d.Source, d.Address, p.nodeName, explain(d))
+		p.decisionEvent(svc, d, "AddressRefused", fmt.Sprintf("%s %q is not served: %s", d.Source, shorten(d.Address, maxEventValue), explain(d)))
 	}
 }
 
@@ -366,12 +366,12 @@ func explain(d AddressDecision) string {
 	return string(d.Reason)
 }
 
-func (p *Proxier) serviceEvent(svc types.NamespacedName, reason, note string, args ...any) {
+func (p *Proxier) serviceEvent(svc types.NamespacedName, reason, note string) {
 	if p.recorder == nil {
 		return
 	}
 	ref := &v1.ObjectReference{
 		APIVersion: "v1", Kind: "Service", Namespace: svc.Namespace, Name: svc.Name, UID: p.policy.uids[svc],
 	}
-	p.recorder.Eventf(ref, nil, v1.EventTypeWarning, reason, "Sync", note, args...)
+	p.recorder.Eventf(ref, nil, v1.EventTypeWarning, reason, "Sync", "%s", shorten(note, maxEventNote))
 }
