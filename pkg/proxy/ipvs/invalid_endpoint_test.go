@@ -1,6 +1,7 @@
 package ipvs
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -58,15 +59,20 @@ func (r *refusingIPSet) Apply(ops []ipset.Op) error {
 			if err := r.Fake.Apply(ops[:i]); err != nil {
 				return err
 			}
-			return &refusedError{op.Entry}
+			return &refusedError{i + 1, op.Entry}
 		}
 	}
 	return r.Fake.Apply(ops)
 }
 
-type refusedError struct{ entry string }
+type refusedError struct {
+	line  int
+	entry string
+}
 
-func (e *refusedError) Error() string { return "ipset restore: Hash is full, cannot add " + e.entry }
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("ipset restore: Error in line %d: Hash is full, cannot add %s", e.line, e.entry)
+}
 
 // TestRefusedIPSetEntryIsIsolated: one entry the kernel refuses keeps neither the other
 // entries nor the rules and bindings after it out; the refusal is counted.

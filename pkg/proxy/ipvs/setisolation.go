@@ -13,15 +13,16 @@ const maxIsolationBatches = 64
 
 // applySetOps runs one ipset batch. `ipset restore` stops at the first line the kernel
 // refuses (a set that is full, a value it rejects), so one bad entry would keep every entry
-// after it out, at every sync. When the batch is refused, the set creations run alone (their
+// after it out, at every sync. When a line is refused, the set creations run alone (their
 // failure is the sync's) and the entries are halved until each refused one is alone; the
 // others are applied (with -exist, lines that went in before the failure go in again
 // harmlessly). It returns the refused ops by index.
 func (r *reconciler) applySetOps(ops []ipset.Op) (map[int]error, error) {
 	r.ops.writes++
 	err := r.ipset.Apply(ops)
-	if err == nil {
-		return nil, nil
+	if _, refusedLine := ipset.RefusedLine(err); !refusedLine {
+		// Success, or a failure that is not about one line (no ipset tool): the sync's.
+		return nil, err
 	}
 	n := 0
 	for n < len(ops) && ops[n].Kind == ipset.Create {
@@ -46,9 +47,12 @@ func (r *reconciler) applySetOps(ops []ipset.Op) (map[int]error, error) {
 		budget--
 		r.ops.writes++
 		e := r.ipset.Apply(ops[lo:hi])
+		_, refusedLine := ipset.RefusedLine(e)
 		switch {
 		case e == nil:
 			return nil
+		case !refusedLine:
+			return e
 		case hi-lo == 1:
 			refused[lo] = e
 			return nil
