@@ -10,7 +10,9 @@
 //	  masqueradeRandomFully: auto     # --masquerade-random-fully
 //
 // Upstream kube-proxy's strict decoder rejects these fields and its lenient fallback ignores
-// them, so a file that uses them still loads in upstream kube-proxy (a swap back works).
+// them, so a file that uses them still loads in upstream kube-proxy (a swap back works). This
+// fork reads them strictly (FromFile): a setting that guards addresses must not quietly fall
+// back to its default.
 package forkconfig
 
 import (

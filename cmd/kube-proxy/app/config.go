@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 
@@ -71,16 +72,33 @@ func lenientCodecs() (*serializer.CodecFactory, error) {
 // loadConfigFileWithFork reads a config file: the fork's fields into a forkconfig.Config
 // (defaults for those not set), the rest through upstream's decoder.
 func loadConfigFileWithFork(path string) (*kubeproxyconfig.KubeProxyConfiguration, forkconfig.Config, error) {
-	fork := forkconfig.Default()
 	data, err := os.ReadFile(path)
 	if err != nil {
+		return nil, forkconfig.Default(), err
+	}
+	return decodeConfigWithFork(data, decodeConfig)
+}
+
+// decodeConfigWithFork splits a config file's contents between the fork's reader and decode
+// (upstream's decoder; the tests pass another). Any problem with a fork field fails the load: a
+// setting that silently kept its default could leave an address unprotected.
+func decodeConfigWithFork(data []byte, decode func([]byte) (*kubeproxyconfig.KubeProxyConfiguration, error)) (*kubeproxyconfig.KubeProxyConfiguration, forkconfig.Config, error) {
+	fork := forkconfig.Default()
+	upstreamPart, err := forkconfig.FromFile(data, &fork)
+	var unreadable *forkconfig.UnreadableError
+	if errors.As(err, &unreadable) {
+		// Upstream's decoder says what is wrong with the file, as it would without the fork. It
+		// parses the file as the fork does, so it fails too; were it ever to read the file, the
+		// fork's settings in it would be lost, and that is an error as well.
+		if _, uerr := decode(data); uerr != nil {
+			return nil, fork, uerr
+		}
 		return nil, fork, err
 	}
-	upstreamPart, err := forkconfig.FromFile(data, &fork)
 	if err != nil {
 		return nil, fork, err
 	}
-	cfg, err := decodeConfig(upstreamPart)
+	cfg, err := decode(upstreamPart)
 	return cfg, fork, err
 }
 

@@ -6,6 +6,7 @@ import (
 	"net"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	clientset "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -52,7 +53,8 @@ func newProxyServer(ctx context.Context, cfg *kubeproxyconfig.KubeProxyConfigura
 	logger := klog.FromContext(ctx)
 	s := &ProxyServer{Config: cfg, Fork: fork}
 
-	if err := registerConfigz(cfg); err != nil {
+	logForkConfig(logger, fork)
+	if err := registerConfigz(cfg, fork); err != nil {
 		return nil, err
 	}
 	if cfg.ShowHiddenMetricsForVersion != "" {
@@ -121,21 +123,41 @@ func newProxyServer(ctx context.Context, cfg *kubeproxyconfig.KubeProxyConfigura
 	return s, nil
 }
 
-// registerConfigz publishes the v1alpha1 form of the configuration at /configz.
-func registerConfigz(cfg *kubeproxyconfig.KubeProxyConfiguration) error {
+// registerConfigz publishes the configuration at /configz: the v1alpha1 form of upstream's under
+// its group name, as upstream does, and the fork's settings in a section of their own
+// (forkconfig.ConfigzName), so that readers of upstream's section see exactly upstream's object.
+func registerConfigz(cfg *kubeproxyconfig.KubeProxyConfiguration, fork forkconfig.Config) error {
 	external := &configv1alpha1.KubeProxyConfiguration{}
 	if err := v1alpha1conversion.Convert_config_KubeProxyConfiguration_To_v1alpha1_KubeProxyConfiguration(cfg, external, nil); err != nil {
 		return fmt.Errorf("unable to convert configz: %w", err)
 	}
 	external.SetGroupVersionKind(configv1alpha1.SchemeGroupVersion.WithKind("KubeProxyConfiguration"))
-	cz, err := configz.New(kubeproxyconfig.GroupName)
-	if err != nil {
-		return fmt.Errorf("unable to register configz: %w", err)
-	}
-	if err := cz.Set(external); err != nil {
-		return fmt.Errorf("unable to set configz: %w", err)
+	sections := []struct {
+		name string
+		obj  runtime.Object
+	}{{kubeproxyconfig.GroupName, external}, {forkconfig.ConfigzName, fork.Configz()}}
+	for _, s := range sections {
+		cz, err := configz.New(s.name)
+		if err != nil {
+			return fmt.Errorf("unable to register configz: %w", err)
+		}
+		if err := cz.Set(s.obj); err != nil {
+			return fmt.Errorf("unable to set configz: %w", err)
+		}
 	}
 	return nil
+}
+
+// logForkConfig logs the fork's settings in effect (the file's, the defaults and the flags
+// merged) in one line: they decide what kube-proxy binds and captures, and the flags printed at
+// start do not show what the config file set.
+func logForkConfig(logger klog.Logger, fork forkconfig.Config) {
+	c := fork.Configz()
+	logger.Info("kube-proxy-ipvs settings",
+		"bindLoadBalancerIngress", c.IPVS.BindLoadBalancerIngress,
+		"protectedCIDRs", c.IPVS.ProtectedCIDRs,
+		"externalIPCIDRs", c.IPVS.ExternalIPCIDRs,
+		"masqueradeRandomFully", c.IPTables.MasqueradeRandomFully)
 }
 
 // newClient builds the API client from the kubeconfig and/or --master, or in-cluster config.
