@@ -55,7 +55,7 @@ func ParseTerse(out string) (map[string]int, error) {
 			name = val
 		case "Number of entries":
 			n, err := strconv.Atoi(val)
-			if err != nil || name == "" {
+			if err != nil || n < 0 || name == "" {
 				return nil, fmt.Errorf("ipset list -t: bad line %q", line)
 			}
 			counts[name] = n

@@ -32,6 +32,7 @@ Number of entries: 0
 		"Name: A\nName: B\nNumber of entries: 1\n", // A has none
 		"Name: A\nNumber of entries: many\n",       // not a number
 		"Number of entries: 1\n",                   // no name
+		"Name: A\nNumber of entries: -1\n",         // a count no set has
 	} {
 		if got, err := ParseTerse(bad); err == nil {
 			t.Errorf("ParseTerse(%q) = %v, want an error", bad, got)
