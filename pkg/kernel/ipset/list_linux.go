@@ -82,10 +82,12 @@ func netlinkList(names []string) ([]Content, error) {
 // messages that carry its name and more entries.
 type setListing struct {
 	Content
-	name   string
-	headed bool
-	family uint8
-	buf    []byte // scratch space for spelling entries
+	name     string
+	headed   bool // a message named the set's type
+	read     bool // the header's data was read
+	family   uint8
+	from, to uint16 // a bitmap:port set's range
+	buf      []byte // scratch space for spelling entries
 }
 
 func (l *setListing) add(body []byte) error {
@@ -100,7 +102,11 @@ func (l *setListing) add(body []byte) error {
 		case ipsetAttrSetName:
 			name = nulTerminated(v)
 		case ipsetAttrTypeName:
-			l.Type, l.headed = nulTerminated(v), true
+			typ := nulTerminated(v)
+			if l.headed && typ != l.Type {
+				return fmt.Errorf("%w: set %s of type %s, then %s", nlmsg.ErrMalformed, l.name, l.Type, typ)
+			}
+			l.Type, l.headed = typ, true
 		case ipsetAttrFamily:
 			if len(v) != 1 {
 				return fmt.Errorf("%w: family of %d bytes", nlmsg.ErrMalformed, len(v))
@@ -122,10 +128,11 @@ func (l *setListing) add(body []byte) error {
 	if !l.headed {
 		return fmt.Errorf("%w: entries before the header", nlmsg.ErrMalformed)
 	}
-	if l.Name == "" {
+	if !l.read {
 		if err := l.header(data); err != nil {
 			return err
 		}
+		l.read = true
 	}
 	return nlmsg.Attrs(adt, func(typ uint16, v []byte) error {
 		if typ != ipsetAttrData {
@@ -133,7 +140,7 @@ func (l *setListing) add(body []byte) error {
 		}
 		var e string
 		var err error
-		e, l.buf, err = decodeEntry(l.Type, v, l.buf)
+		e, l.buf, err = l.decodeEntry(v, l.buf)
 		if err != nil {
 			return fmt.Errorf("an entry of %s: %w", l.name, err)
 		}
@@ -163,9 +170,10 @@ func (l *setListing) header(data []byte) error {
 		if err != nil {
 			return err
 		}
-		if !haveFrom || !haveTo {
-			return fmt.Errorf("%w: bitmap:port set %s without its range", nlmsg.ErrMalformed, l.name)
+		if !haveFrom || !haveTo || from > to {
+			return fmt.Errorf("%w: bitmap:port set %s without a range", nlmsg.ErrMalformed, l.name)
 		}
+		l.from, l.to = from, to
 		l.Range = fmt.Sprintf("%d-%d", from, to)
 		return nil
 	}
@@ -190,11 +198,14 @@ type entryFields struct {
 	hasCIDR2         bool
 }
 
-// decodeEntry spells one entry of a set of type typ as `ipset save` prints it: an address
-// compressed as netip prints it, a network without its prefix length when that is the whole
-// address, "proto:port" with the protocol's name. buf is scratch space (one allocation per
-// entry, the string: the whole-set listing reads tens of thousands).
-func decodeEntry(typ string, data []byte, buf []byte) (string, []byte, error) {
+// decodeEntry spells one entry of the set as `ipset save` prints it: an address compressed as
+// netip prints it, a network without its prefix length when that is the whole address,
+// "proto:port" with the protocol's name. buf is scratch space (one allocation per entry, the
+// string: the whole-set listing reads tens of thousands). What the kernel never holds in such a
+// set (an address of the other family, a network with host bits, a port outside a bitmap's
+// range) is an error: the entry would not be what Canonical spells, so the proxier would never
+// see it as its own.
+func (l *setListing) decodeEntry(data []byte, buf []byte) (string, []byte, error) {
 	var f entryFields
 	err := nlmsg.Attrs(data, func(t uint16, v []byte) (err error) {
 		switch t {
@@ -219,21 +230,32 @@ func decodeEntry(typ string, data []byte, buf []byte) (string, []byte, error) {
 	if err != nil {
 		return "", buf, err
 	}
-	b, err := f.appendTo(buf[:0], typ)
+	b, err := f.appendTo(buf[:0], l)
 	if err != nil {
 		return "", b, err
 	}
 	return string(b), b, nil
 }
 
-func (f *entryFields) appendTo(b []byte, typ string) ([]byte, error) {
+func (f *entryFields) appendTo(b []byte, l *setListing) ([]byte, error) {
+	typ := l.Type
 	missing := func(what string) error {
 		return fmt.Errorf("%w: %s entry without %s", nlmsg.ErrMalformed, typ, what)
+	}
+	if typ != BitmapPort {
+		for _, a := range []netip.Addr{f.ip, f.ip2} {
+			if a.IsValid() && a.Is4() != (l.Family == FamilyInet) {
+				return b, fmt.Errorf("%w: %s in a set of family %s", nlmsg.ErrMalformed, a, l.Family)
+			}
+		}
 	}
 	switch typ {
 	case BitmapPort:
 		if !f.hasPort {
 			return b, missing("a port")
+		}
+		if f.port < l.from || f.port > l.to {
+			return b, fmt.Errorf("%w: port %d outside the range %s", nlmsg.ErrMalformed, f.port, l.Range)
 		}
 		return strconv.AppendUint(b, uint64(f.port), 10), nil
 	case HashIP:
@@ -300,9 +322,10 @@ func decodeAddr(v []byte) (netip.Addr, error) {
 }
 
 // appendNetwork spells a network as ipset does: no prefix length when it covers one address.
+// The kernel holds networks of 1 to all bits, host bits cleared.
 func appendNetwork(b []byte, a netip.Addr, bits uint8) ([]byte, error) {
-	if int(bits) > a.BitLen() {
-		return b, fmt.Errorf("%w: /%d of %s", nlmsg.ErrMalformed, bits, a)
+	if bits == 0 || int(bits) > a.BitLen() || netip.PrefixFrom(a, int(bits)).Masked().Addr() != a {
+		return b, fmt.Errorf("%w: %s/%d", nlmsg.ErrMalformed, a, bits)
 	}
 	b = a.AppendTo(b)
 	if int(bits) == a.BitLen() {

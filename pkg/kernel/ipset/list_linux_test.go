@@ -184,6 +184,23 @@ func TestSetListingRefuses(t *testing.T) {
 		{"bitmap without its range", []dumpMsg{{name: "S", typ: BitmapPort}}, nlmsg.ErrMalformed},
 		{"continuation before the header", []dumpMsg{{name: "S", entries: []func(*nlmsg.Writer){ipPort(6)}}}, nlmsg.ErrMalformed},
 		{"another set's message", []dumpMsg{{name: "S", typ: HashIPPort, family: nfprotoIPv4}, {name: "T"}}, nlmsg.ErrMalformed},
+		// What the kernel never holds: an entry that Canonical would refuse or spell otherwise.
+		{"an IPv6 address in an IPv4 set", []dumpMsg{{name: "S", typ: HashIP, family: nfprotoIPv4,
+			entries: []func(*nlmsg.Writer){entry(addr(ipsetAttrIP, "fd00::1"))}}}, nlmsg.ErrMalformed},
+		{"an IPv4 second address in an IPv6 set", []dumpMsg{{name: "S", typ: HashIPPortIP, family: nfprotoIPv6,
+			entries: []func(*nlmsg.Writer){entry(addr(ipsetAttrIP, "fd00::1"), port(ipsetAttrPort, 80),
+				u8attr(ipsetAttrProto, 6), addr(ipsetAttrIP2, "10.0.0.1"))}}}, nlmsg.ErrMalformed},
+		{"a network with host bits", []dumpMsg{{name: "S", typ: HashNet, family: nfprotoIPv4,
+			entries: []func(*nlmsg.Writer){entry(addr(ipsetAttrIP, "10.0.0.1"), u8attr(ipsetAttrCIDR, 8))}}}, nlmsg.ErrMalformed},
+		{"a /0 network", []dumpMsg{{name: "S", typ: HashNet, family: nfprotoIPv4,
+			entries: []func(*nlmsg.Writer){entry(addr(ipsetAttrIP, "0.0.0.0"), u8attr(ipsetAttrCIDR, 0))}}}, nlmsg.ErrMalformed},
+		{"a port outside the bitmap's range", []dumpMsg{{name: "S", typ: BitmapPort,
+			head:    entry(port(ipsetAttrPort, 30000), port(ipsetAttrPortTo, 32767)),
+			entries: []func(*nlmsg.Writer){entry(port(ipsetAttrPort, 80))}}}, nlmsg.ErrMalformed},
+		{"a bitmap range upside down", []dumpMsg{{name: "S", typ: BitmapPort,
+			head: entry(port(ipsetAttrPort, 32767), port(ipsetAttrPortTo, 30000))}}, nlmsg.ErrMalformed},
+		{"another type in a continuation", []dumpMsg{{name: "S", typ: HashIP, family: nfprotoIPv4},
+			{name: "S", typ: BitmapPort, entries: []func(*nlmsg.Writer){entry(port(ipsetAttrPort, 80))}}}, nlmsg.ErrMalformed},
 	} {
 		_, err := listed(t, "S", tc.msgs...)
 		if !errors.Is(err, tc.want) {
