@@ -83,6 +83,11 @@ func (b *builder) build(in ServicePortInput) {
 		return
 	}
 	port := sp.Port()
+	if !validPort(port) {
+		// The apiserver refuses such a Service; one that got past it gets nothing rather than
+		// a virtual server on the port's low 16 bits.
+		return
+	}
 
 	// The apiserver does not range-check EndpointSlice ports: such an endpoint gets nothing
 	// (no real server, no entry) and is reported, so it cannot fail the others' writes.
@@ -109,6 +114,12 @@ func (b *builder) build(in ServicePortInput) {
 	clusterIP, ok := addrOf(sp.ClusterIP())
 	if !ok || !inFamily(b.ctx.Family, clusterIP) {
 		// Upstream skips the whole service port when its cluster IP entry is invalid.
+		return
+	}
+	if r := specialAddress(clusterIP); r != "" {
+		// The apiserver allocates cluster IPs from the service CIDRs; 0.0.0.0 or a loopback
+		// address bound to kube-ipvs0 would take the node's own traffic.
+		b.decide(portView(b.ctx.Family, sp), AddressDecision{Source: SourceClusterIP, Address: clusterIP.String(), Reason: r})
 		return
 	}
 	b.entry(SetClusterIP, EntryIPPort(clusterIP, protocol, port))
@@ -159,7 +170,7 @@ func (b *builder) build(in ServicePortInput) {
 		b.virtualServer(in, ip, port, externalLocal, !b.ctx.isOwnAddress(ip))
 	}
 
-	if nodePort := sp.NodePort(); nodePort != 0 {
+	if nodePort := sp.NodePort(); validPort(nodePort) {
 		nodeIPs := b.nodePortAddresses()
 		if len(nodeIPs) == 0 {
 			// Upstream stops here for this service port, health check node port included.
@@ -189,7 +200,7 @@ func (b *builder) build(in ServicePortInput) {
 		}
 	}
 
-	if hc := sp.HealthCheckNodePort(); hc != 0 {
+	if hc := sp.HealthCheckNodePort(); validPort(hc) {
 		b.entry(SetHealthCheckNodePort, EntryPort(hc))
 	}
 }

@@ -24,6 +24,8 @@ const (
 	SourceAnnotation AddressSource = "annotation"
 	// SourceEndpoint marks a decision about an endpoint of an EndpointSlice.
 	SourceEndpoint AddressSource = "endpoint"
+	// SourceClusterIP marks a decision about the Service's own cluster IP.
+	SourceClusterIP AddressSource = "clusterIP"
 )
 
 // Reason says why an address was not programmed as upstream would have programmed it.
@@ -131,17 +133,7 @@ func GuardAddress(ctx *NodeContext, c AddressCheck) GuardVerdict {
 		}
 		return GuardVerdict{Addr: a, Reason: ReasonWrongFamily}
 	}
-	v := GuardVerdict{Addr: a}
-	switch {
-	case a.IsUnspecified():
-		v.Reason = ReasonUnspecified
-	case a.IsLoopback():
-		v.Reason = ReasonLoopback
-	case a.IsLinkLocalUnicast():
-		v.Reason = ReasonLinkLocal
-	case a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		v.Reason = ReasonMulticast
-	}
+	v := GuardVerdict{Addr: a, Reason: specialAddress(a)}
 	if v.Reason != "" {
 		return v
 	}
@@ -191,6 +183,21 @@ func GuardAddress(ctx *NodeContext, c AddressCheck) GuardVerdict {
 		return v
 	}
 	return v
+}
+
+// specialAddress is why a is no address a Service may have, or "".
+func specialAddress(a netip.Addr) Reason {
+	switch {
+	case a.IsUnspecified():
+		return ReasonUnspecified
+	case a.IsLoopback():
+		return ReasonLoopback
+	case a.IsLinkLocalUnicast():
+		return ReasonLinkLocal
+	case a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return ReasonMulticast
+	}
+	return ""
 }
 
 func prefixesContain(ps []netip.Prefix, a netip.Addr) bool {
