@@ -54,7 +54,7 @@ func (e *env) vxlanSync(writes int) {
 	if n := e.nd.Count("VXLANPorts"); n != 1 {
 		e.t.Errorf("verification read the VXLAN links %d times, want 1", n)
 	}
-	reads := e.ipvs.Reads() + e.ipset.Reads() + e.nd.Reads() + e.ipt.reads
+	reads := e.reads()
 	if d := e.p.reconciler.ops.reads - before.reads; d != reads {
 		e.t.Errorf("proxier counted %d kernel reads, the fakes saw %d: %s", d, reads, e.ops())
 	}

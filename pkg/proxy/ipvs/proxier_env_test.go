@@ -236,6 +236,7 @@ func (e *env) resetCounts() {
 	e.ipvs.ResetCounts()
 	e.nd.ResetCounts()
 	e.ipset.ResetCounts()
+	e.listeners.ResetCounts()
 	e.ipt.reads, e.ipt.writes = 0, 0
 }
 
@@ -244,8 +245,13 @@ func (e *env) writes() int {
 	return e.ipvs.Writes() + e.nd.Writes() + e.ipset.Writes() + e.ipt.writes
 }
 
+// reads counts kernel reads of every kind since the last reset.
+func (e *env) reads() int {
+	return e.ipvs.Reads() + e.ipset.Reads() + e.nd.Reads() + e.listeners.Reads() + e.ipt.reads
+}
+
 func (e *env) ops() string {
-	return fmt.Sprintf("ipvs=%v netdev=%v ipset=%v iptables(r=%d w=%d)", e.ipvs.Counts(), e.nd.Counts(), e.ipset.Counts(), e.ipt.reads, e.ipt.writes)
+	return fmt.Sprintf("ipvs=%v netdev=%v ipset=%v sockdiag=%v iptables(r=%d w=%d)", e.ipvs.Counts(), e.nd.Counts(), e.ipset.Counts(), e.listeners.Counts(), e.ipt.reads, e.ipt.writes)
 }
 
 // realServers is what the fake kernel holds for a virtual server.

@@ -67,7 +67,7 @@ func TestSyncWithNoChangesWritesNothing(t *testing.T) {
 	if w := e.writes(); w != 0 {
 		t.Errorf("a sync without changes made %d kernel writes: %s", w, e.ops())
 	}
-	if r := e.ipvs.Reads() + e.ipset.Reads() + e.nd.Reads() + e.ipt.reads; r != 0 {
+	if r := e.reads(); r != 0 {
 		t.Errorf("a sync without changes (not a verification) made %d reads: %s", r, e.ops())
 	}
 	e.resetCounts()
@@ -89,7 +89,7 @@ func endpointChangeWrites(t *testing.T, n int) (writes, reads int) {
 	if got := e.realServers(key("10.96.0.8", kipvs.TCP, 80)); len(got) != 2 {
 		t.Fatalf("endpoint not programmed: %v", got)
 	}
-	return e.writes(), e.ipvs.Reads() + e.ipset.Reads() + e.nd.Reads() + e.ipt.reads
+	return e.writes(), e.reads()
 }
 
 // TestOneEndpointChangeCostsTheSameAtAnyScale: one endpoint change makes the same, constant,
