@@ -101,6 +101,8 @@ type Proxier struct {
 	servicesSynced       bool
 	endpointSlicesSynced bool
 	initialized          atomic.Bool
+	// addressesChanged is set by the address watch: the next sync re-reads the node context.
+	addressesChanged atomic.Bool
 
 	claims     *claims
 	reconciler *reconciler
@@ -228,7 +230,22 @@ func (p *Proxier) SyncLoop() {
 		p.healthz.Updated(p.family)
 	}
 	metrics.SyncProxyRulesLastQueuedTimestamp.WithLabelValues(string(p.family)).SetToCurrentTime()
+	p.watchAddresses(context.Background())
 	p.syncRunner.Loop(wait.NeverStop)
+}
+
+// watchAddresses has the node's address changes reach the next sync at once: an address that
+// becomes this node's must stop being bound to kube-ipvs0 (or served where the guard refuses
+// it) without waiting for the next verification. Without the subscription the verification
+// still catches every change, a period later.
+func (p *Proxier) watchAddresses(ctx context.Context) {
+	err := p.netdev.WatchAddresses(ctx, DummyDevice, func() {
+		p.addressesChanged.Store(true)
+		p.Sync()
+	})
+	if err != nil {
+		klog.Background().Error(err, "Watching the node's addresses failed; they are read at each verification only", "ipFamily", p.family)
+	}
 }
 
 func (p *Proxier) OnServiceAdd(svc *v1.Service) { p.OnServiceUpdate(nil, svc) }
@@ -324,6 +341,8 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 			logger.Error(err, "Reading the kernel state failed")
 			return err
 		}
+	}
+	if addrs := p.addressesChanged.Swap(false); verify || addrs {
 		allDirty, listenersChanged := p.refreshNodeContext(logger)
 		if allDirty {
 			p.allPortsDirty = true
