@@ -129,7 +129,8 @@ func addrAt(v []byte, af uint16) (netip.Addr, error) {
 }
 
 // parseService reads one service of a dump. ok is false for services this adapter does not
-// manage: firewall-mark services (no address) and unknown protocols or families.
+// manage: firewall-mark services (no address), unknown protocols or families, and IPv6
+// services on an IPv4-mapped address (a Key spells that address as IPv4: another service).
 func parseService(msg []byte) (vs VirtualServer, ok bool, err error) {
 	attrs, err := nlmsg.Nested(msg, attrService)
 	if err != nil || attrs == nil {
@@ -170,6 +171,9 @@ func parseService(msg []byte) (vs VirtualServer, ok bool, err error) {
 	a, err := addrAt(addr, af)
 	if err != nil {
 		return VirtualServer{}, false, err
+	}
+	if a.Is4In6() {
+		return VirtualServer{}, false, nil
 	}
 	return VirtualServer{
 		Key:       Key{Address: a, Protocol: p, Port: port},
@@ -217,8 +221,11 @@ func parseDest(msg []byte, vs Key) (RealServerStatus, error) {
 	if err != nil {
 		return RealServerStatus{}, err
 	}
+	if weight > 1<<31-1 {
+		return RealServerStatus{}, fmt.Errorf("%w: weight %d", nlmsg.ErrMalformed, weight)
+	}
 	return RealServerStatus{
-		RealServer:          RealServer{Address: a, Port: port, Weight: int(int32(weight))},
+		RealServer:          RealServer{Address: a, Port: port, Weight: int(weight)},
 		ActiveConnections:   int(active),
 		InactiveConnections: int(inactive),
 	}, nil

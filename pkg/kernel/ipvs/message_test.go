@@ -164,6 +164,11 @@ func TestParseService(t *testing.T) {
 	}, {
 		name: "unknown protocol skipped",
 		msg:  kernelService(unix.AF_INET, 1, v4, 0, 0, "rr", 0, 0),
+	}, {
+		// The kernel takes any IPv6 address; this adapter spells an IPv4-mapped one as IPv4,
+		// which would name another service (and its requests refuse it).
+		name: "IPv4-mapped IPv6 skipped",
+		msg:  kernelService(unix.AF_INET6, 6, netip.MustParseAddr("::ffff:10.0.0.1"), 80, 0, "rr", 0, 0),
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, ok, err := parseService(tc.msg)
@@ -260,6 +265,10 @@ func TestDestinations(t *testing.T) {
 	}
 	if _, err := parseDest(nil, vs4); err == nil {
 		t.Error("message without a destination parsed")
+	}
+	// The kernel holds weights from 0 to 2^31-1; more is garbage (and putDest refuses it).
+	if rs, err := parseDest(kernelDest(netip.MustParseAddr("10.1.0.1"), 80, unix.AF_INET, 1<<31, 0, 0), vs4); err == nil {
+		t.Errorf("weight 2^31 parsed as %+v", rs)
 	}
 }
 
