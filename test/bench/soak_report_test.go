@@ -340,7 +340,7 @@ func SoakReport(r *SoakResult) string {
 		row(all[0])
 		next := 300.0
 		for i, s := range all[1:] {
-			if s.T >= next-1 || i == len(all)-2 {
+			if s.T >= next-1 || (i == len(all)-2 && s.T > prev.T) {
 				row(s)
 				for next <= s.T+1 {
 					next += 300
@@ -421,8 +421,9 @@ func SoakReport(r *SoakResult) string {
 	}
 	p("After the settling, the kernel state the soaked proxier programmed (A) was dumped; then it was stopped, its network\n")
 	p("deleted, and a fresh kube-proxy (the same binary and flags) started in a fresh network (new namespaces: an empty\n")
-	p("kernel state) against the same API objects; %.1f s later it had finished a sync, and after 45 s more its state (B)\n", r.FinalFreshSyncSec)
-	p("was dumped. Normalized: `ipvsadm -S -n` sorted; kube-ipvs0's addresses; `ipset save` of the KUBE-* sets without\n")
+	p("kernel state) against the same API objects; %.1f s later it had finished a sync, and 45 s after that its state (B)\n", r.FinalFreshSyncSec)
+	p("was dumped. Each dump was repeated 20 s later until two in a row were equal (A: %d dumps, B: %d).", r.DumpsA, r.DumpsB)
+	p(" Normalized: `ipvsadm -S -n` sorted; kube-ipvs0's addresses; `ipset save` of the KUBE-* sets without\n")
 	p("hashsize/initval; `iptables-save` of nat and filter, our chains and every rule mentioning KUBE-, each chain in its order.\n\n")
 	p("| section | lines A | lines B |\n|---|---:|---:|\n")
 	var secs []string

@@ -41,6 +41,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/retry"
 
@@ -108,6 +109,7 @@ type SoakResult struct {
 	LogErrorLines       []string // distinct klog error/warning messages (first 40), with counts
 	FinalA, FinalB      map[string][]string
 	FinalFreshSyncSec   float64
+	DumpsA, DumpsB      int      // dumps taken until two in a row were equal
 	Diff                []string // lines only in one dump: "-" the soaked proxier, "+" the fresh one
 	DiffNote            string
 	Failure             string
@@ -171,6 +173,7 @@ func TestSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc.QPS, rc.Burst, rc.Timeout = 100, 100, 30*time.Second
+	rc.WarningHandler = rest.NoWarnings{} // "spec.externalIPs is deprecated", on every externalIP change
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		t.Fatal(err)
@@ -368,7 +371,7 @@ func TestSoak(t *testing.T) {
 	sample()
 
 	// 4. The final state, then the same API objects from scratch in a fresh network.
-	res.FinalA, err = dumpKernelState(node)
+	res.FinalA, res.DumpsA, err = stableDump(node)
 	if err != nil {
 		t.Fatalf("dump: %v", err)
 	}
@@ -395,7 +398,7 @@ func TestSoak(t *testing.T) {
 	res.FinalFreshSyncSec = time.Since(t1).Seconds()
 	// A whole verification period (30 s) and then some, as the soaked one had.
 	time.Sleep(45 * time.Second)
-	res.FinalB, err = dumpKernelState(node)
+	res.FinalB, res.DumpsB, err = stableDump(node)
 	if err != nil {
 		t.Fatalf("dump (fresh): %v", err)
 	}
@@ -477,6 +480,33 @@ func (p *soakProxy) waitSynced(ctx context.Context, node *framework.Node, since 
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// stableDump dumps the kernel state every 20 s until two dumps in a row are equal (at most 6).
+func stableDump(node *framework.Node) (map[string][]string, int, error) {
+	prev, err := dumpKernelState(node)
+	if err != nil {
+		return nil, 1, err
+	}
+	n := 1
+	for ; n < 6; n++ {
+		time.Sleep(20 * time.Second)
+		cur, err := dumpKernelState(node)
+		if err != nil {
+			return nil, n + 1, err
+		}
+		same := len(cur) == len(prev)
+		if same {
+			if d, note := diffKernelStates(prev, cur); len(d) > 0 || note != "" {
+				same = false
+			}
+		}
+		prev = cur
+		if same {
+			return cur, n + 1, nil
+		}
+	}
+	return prev, n, nil
 }
 
 type soakTarget struct {
