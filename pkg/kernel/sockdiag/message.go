@@ -60,7 +60,8 @@ func putRequest(w *nlmsg.Writer, family uint8, proto Protocol) {
 
 // appendListeners reads one inet_diag_msg of a dump of proto's sockets and appends the
 // listeners it describes: none for a socket not listening (a dump of another state, or a
-// UDP socket without a port), several for an SCTP socket bound to several addresses.
+// UDP socket without a port), several for an SCTP socket bound to several addresses. A
+// malformed message appends nothing.
 func appendListeners(out []Listener, proto Protocol, b []byte) ([]Listener, error) {
 	if len(b) < msgLen {
 		return out, fmt.Errorf("%w: inet_diag_msg of %d bytes", nlmsg.ErrMalformed, len(b))
@@ -106,11 +107,12 @@ func appendListeners(out []Listener, proto Protocol, b []byte) ([]Listener, erro
 		add(src)
 		return out, nil
 	}
+	start := len(out)
 	for ; len(locals) > 0; locals = locals[sockaddrStorageLen:] {
 		sa := locals[:sockaddrStorageLen]
 		a, ok := sockaddrAddr(sa)
 		if !ok {
-			return out, fmt.Errorf("%w: SCTP local address of family %d", nlmsg.ErrMalformed, binary.NativeEndian.Uint16(sa))
+			return out[:start], fmt.Errorf("%w: SCTP local address of family %d", nlmsg.ErrMalformed, binary.NativeEndian.Uint16(sa))
 		}
 		add(a)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -37,23 +38,25 @@ func v6only(v byte) func(w *nlmsg.Writer) {
 
 // sctpLocals writes INET_DIAG_LOCALS as sctp_diag does: a sockaddr_storage per bound address.
 func sctpLocals(port uint16, addrs ...string) func(w *nlmsg.Writer) {
-	return func(w *nlmsg.Writer) {
-		var v []byte
-		for _, s := range addrs {
-			sa := make([]byte, sockaddrStorageLen)
-			a := netip.MustParseAddr(s)
-			binary.BigEndian.PutUint16(sa[2:], port)
-			if a.Is4() {
-				binary.NativeEndian.PutUint16(sa, unix.AF_INET)
-				copy(sa[4:], a.AsSlice())
-			} else {
-				binary.NativeEndian.PutUint16(sa, unix.AF_INET6)
-				copy(sa[8:], a.AsSlice())
-			}
-			v = append(v, sa...)
+	return func(w *nlmsg.Writer) { w.Put(attrLocals, sctpLocalsBytes(port, addrs...)) }
+}
+
+func sctpLocalsBytes(port uint16, addrs ...string) []byte {
+	var v []byte
+	for _, s := range addrs {
+		sa := make([]byte, sockaddrStorageLen)
+		a := netip.MustParseAddr(s)
+		binary.BigEndian.PutUint16(sa[2:], port)
+		if a.Is4() {
+			binary.NativeEndian.PutUint16(sa, unix.AF_INET)
+			copy(sa[4:], a.AsSlice())
+		} else {
+			binary.NativeEndian.PutUint16(sa, unix.AF_INET6)
+			copy(sa[8:], a.AsSlice())
 		}
-		w.Put(attrLocals, v)
+		v = append(v, sa...)
 	}
+	return v
 }
 
 func TestAppendListeners(t *testing.T) {
@@ -106,13 +109,18 @@ func TestAppendListeners(t *testing.T) {
 		"two-byte v6only":         diagMsg(unix.AF_INET6, stateListen, "::", 22, func(w *nlmsg.Writer) { w.Put(attrSKV6Only, []byte{0, 0}) }),
 		"locals not whole":        diagMsg(unix.AF_INET, stateListen, "10.0.0.1", 80, func(w *nlmsg.Writer) { w.Put(attrLocals, make([]byte, 100)) }),
 		"local of another family": diagMsg(unix.AF_INET, stateListen, "10.0.0.1", 80, func(w *nlmsg.Writer) { w.Put(attrLocals, make([]byte, sockaddrStorageLen)) }),
+		"a bad local after a good one": diagMsg(unix.AF_INET, stateListen, "10.0.0.1", 80, func(w *nlmsg.Writer) {
+			w.Put(attrLocals, append(sctpLocalsBytes(80, "10.0.0.1"), make([]byte, sockaddrStorageLen)...))
+		}),
 	} {
 		proto := TCP
-		if name == "local of another family" {
+		if strings.Contains(name, "local") {
 			proto = SCTP
 		}
-		if _, err := appendListeners(nil, proto, msg); !errors.Is(err, nlmsg.ErrMalformed) {
-			t.Errorf("%s: err %v, want ErrMalformed", name, err)
+		// Nothing of a malformed message is appended.
+		before := []Listener{{Protocol: UDP, Address: netip.IPv6Unspecified(), Port: 53}}
+		if got, err := appendListeners(before, proto, msg); !errors.Is(err, nlmsg.ErrMalformed) || !slices.Equal(got, before) {
+			t.Errorf("%s: %v, err %v; want ErrMalformed and %v", name, got, err, before)
 		}
 	}
 }
