@@ -7,6 +7,7 @@
 #   make demo     the lab demo (hack/e2e.sh demo)
 #   make bench    upstream vs ours on the lab kernel, S in BENCH_SIZES (hack/bench.sh; _output/bench-report.md)
 #   make bench-short  the same at S=200 with short windows (part of make test: keeps the harness working)
+#   make parity   upstream vs ours on generated cluster states, SEEDS (default 20) x every config variant (hack/parity.sh; PARITY_SEED=N replays)
 #   make soak     ours alone under an hour of API churn at S=1000: memory, fds, failed connections, final state (hack/soak.sh; SOAK_DURATION, SOAK_SIZE)
 #   make test     install-deps, verify, unit, lab-unit, e2e, bench-short, timed (hack/test.sh; what CI runs)
 #   make clean    remove bin/ (_output/, with the upstream tools hack/build-tools.sh built, stays)
@@ -67,6 +68,11 @@ bench: build tools
 # with the defaults, made for S=10000, a hung step would hold CI for hours.
 bench-short: build tools
 	BENCH_SIZES=200 BENCH_STEADY=40 BENCH_STRACE=30 BENCH_CHANGES=6 BENCH_COLD_TIMEOUT=600 BENCH_CHANGE_BUDGET=300 BENCH_TIMEOUT=1800 BENCH_REPORT=_output/bench-short-report.md hack/bench.sh
+
+# Not part of make test: the differential test on more seeds and every variant (docs/parity.md).
+.PHONY: parity
+parity: build tools
+	hack/parity.sh
 
 # Not part of make test: an hour by default (SOAK_DURATION=5m for a smoke run).
 .PHONY: soak

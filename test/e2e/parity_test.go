@@ -1,0 +1,588 @@
+package e2e
+
+// TestParity: the differential test (docs/parity.md). For each seed, a generated cluster state
+// is given to upstream kube-proxy v1.37.2 and to ours, each in its own node namespace with the
+// same addresses and the same name (node1), with the same flags, in every configuration variant
+// at once; after the initial state and after each change phase, each one must converge, and then
+// the normalized dumps of what each programmed must be equal but for parityAllowed. An
+// established TCP connection through a Service that never changes must survive every phase on
+// both. Replay a seed with PARITY_SEED=N make parity (E2E_PARITY_SEED in the guest).
+//
+// Environment (hack/parity.sh sets them; the e2e suite's defaults are what make test runs):
+//
+//	E2E_PARITY_SEED      one seed (replay); else E2E_PARITY_SEEDS seeds from E2E_PARITY_SEED_BASE
+//	E2E_PARITY_SEEDS     number of seeds (default parityDefaultSeeds), "0" skips the test
+//	E2E_PARITY_SEED_BASE first seed (default 1)
+//	E2E_PARITY_VARIANTS  comma-separated variant names, or "all" (default "default,masqall")
+//	E2E_PARITY_PHASES    change phases after the initial state (default 2; the first moves node1's zone)
+//	E2E_PARITY_PHASE_TIMEOUT  per-phase convergence budget (default 300s)
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/test/e2e/framework"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// parityVariant is one configuration both implementations get.
+type parityVariant struct {
+	name  string
+	flags []string
+}
+
+var parityVariants = []parityVariant{
+	{"default", nil},
+	{"masqall", []string{"--masquerade-all"}},
+	{"nodeportaddrs", []string{"--nodeport-addresses=172.30.0.0/24"}},
+	{"sched", []string{"--ipvs-scheduler=lc"}},
+	{"strictarp", []string{"--ipvs-strict-arp"}},
+	{"timeouts", []string{"--ipvs-tcp-timeout=900s", "--ipvs-tcpfin-timeout=60s", "--ipvs-udp-timeout=120s"}},
+}
+
+func parityEnvInt(k string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(k)); err == nil {
+		return v
+	}
+	return def
+}
+
+func paritySelectVariants(spec string) ([]parityVariant, error) {
+	if spec == "" {
+		spec = "default,masqall"
+	}
+	if spec == "all" {
+		return parityVariants, nil
+	}
+	var out []parityVariant
+	for _, n := range strings.Split(spec, ",") {
+		found := false
+		for _, v := range parityVariants {
+			if v.name == strings.TrimSpace(n) {
+				out, found = append(out, v), true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("E2E_PARITY_VARIANTS: unknown variant %q", n)
+		}
+	}
+	return out, nil
+}
+
+func TestParity(t *testing.T) {
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+	var seeds []uint64
+	if v := os.Getenv("E2E_PARITY_SEED"); v != "" {
+		s, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("E2E_PARITY_SEED=%q: %v", v, err)
+		}
+		seeds = []uint64{s}
+	} else {
+		base := uint64(parityEnvInt("E2E_PARITY_SEED_BASE", 1))
+		for i := 0; i < parityEnvInt("E2E_PARITY_SEEDS", parityDefaultSeeds); i++ {
+			seeds = append(seeds, base+uint64(i))
+		}
+	}
+	if len(seeds) == 0 {
+		t.Skip("E2E_PARITY_SEEDS=0 (the e2e suite runs TestParity only when asked: make parity)")
+	}
+	variants, err := paritySelectVariants(os.Getenv("E2E_PARITY_VARIANTS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, ok1 := cfg.FindImpl("upstream")
+	ours, ok2 := cfg.FindImpl("ours")
+	if !ok1 || !ok2 {
+		t.Skip("needs both implementations (E2E_IMPLS)")
+	}
+	for _, im := range []framework.Impl{up, ours} {
+		if r := im.Unavailable(); r != "" {
+			t.Skip(r)
+		}
+	}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			start := time.Now()
+			runParitySeed(t, seed, variants, up, ours)
+			t.Logf("PARITY_SEED=%d took %v", seed, time.Since(start).Round(time.Second))
+		})
+	}
+}
+
+// paritySide is one implementation in one variant: its node and kube-proxy.
+type paritySide struct {
+	impl    framework.Impl
+	variant parityVariant
+	node    *framework.ParityNode
+	proxy   *framework.Proxy
+	stream  *framework.StreamConn
+	dump    []string
+	took    time.Duration // convergence time of the last phase
+}
+
+func (s *paritySide) label() string { return s.variant.name + "/" + s.impl.Name }
+
+func runParitySeed(t *testing.T, seed uint64, variants []parityVariant, up, ours framework.Impl) {
+	phases := parityEnvInt("E2E_PARITY_PHASES", 2)
+	budget := 300 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("E2E_PARITY_PHASE_TIMEOUT")); err == nil {
+		budget = d
+	}
+	names := make([]string, len(variants))
+	for i, v := range variants {
+		names[i] = v.name
+	}
+	t.Logf("PARITY_SEED=%d variants=%s phases=%d (replay: PARITY_SEED=%d PARITY_VARIANTS=%s make parity)",
+		seed, strings.Join(names, ","), phases, seed, strings.Join(names, ","))
+	logDir := filepath.Join(cfg.Artifacts, "parity", fmt.Sprintf("seed-%d", seed))
+	if cfg.Artifacts == "" {
+		logDir = t.TempDir()
+	}
+	_ = os.MkdirAll(logDir, 0o755)
+	ns := fmt.Sprintf("parity-%d", seed)
+	ctx := context.Background()
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	gen := newParityGen(seed, ns)
+	world := gen.Initial()
+	gen.addKeep()
+	t.Cleanup(func() { parityCleanup(client, ns) })
+	t.Cleanup(func() { _ = paritySetZones(ctx, client, nil) })
+
+	// Nodes and echoserver pods first (no proxy yet).
+	var sides []*paritySide
+	for i, v := range variants {
+		for j, im := range []framework.Impl{up, ours} {
+			name := fmt.Sprintf("p%c%d", im.Name[0], i)
+			pn, err := framework.NewParityNode(name, 2*i+j, cfg.EchoServer, logDir)
+			if err != nil {
+				t.Fatalf("parity node %s: %v", name, err)
+			}
+			t.Cleanup(pn.Close)
+			if _, err := pn.AddPod("keep", 8080); err != nil {
+				t.Fatal(err)
+			}
+			sides = append(sides, &paritySide{impl: im, variant: v, node: pn})
+		}
+	}
+	if err := paritySetZones(ctx, client, world.Zones); err != nil {
+		t.Fatal(err)
+	}
+	applyStart := time.Now()
+	want, err := parityApply(ctx, client, world)
+	if err != nil {
+		t.Fatalf("applying the initial state: %v", err)
+	}
+	t.Logf("initial state: %d Services applied in %v", len(world.Services), time.Since(applyStart).Round(time.Millisecond))
+	for _, s := range sides {
+		logf := filepath.Join(logDir, s.variant.name+"-"+s.impl.Name)
+		_ = os.MkdirAll(logf, 0o755)
+		p, err := framework.StartProxy(s.impl, s.node.Node, cfg.Kubeconfig, logf, s.variant.flags...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.proxy = p
+		t.Cleanup(p.Stop)
+	}
+	applied := time.Now()
+	var gone []string
+	for phase := 0; phase <= phases; phase++ {
+		if phase > 0 {
+			changes := gen.Change(phase == 1)
+			var sum []string
+			for _, c := range changes {
+				sum = append(sum, strings.TrimSpace(c.What+" "+c.Service))
+			}
+			t.Logf("phase %d: %d changes: %s", phase, len(changes), strings.Join(sum, "; "))
+			if phase == 1 {
+				if err := paritySetZones(ctx, client, world.Zones); err != nil {
+					t.Fatal(err)
+				}
+			}
+			prev := want
+			if want, err = parityApply(ctx, client, world); err != nil {
+				t.Fatalf("phase %d: applying: %v", phase, err)
+			}
+			applied = time.Now()
+			gone = parityMinus(prev, want)
+		}
+		parityConverge(t, sides, want, gone, applied, budget, phase)
+		if t.Failed() {
+			return
+		}
+		parityCompare(t, seed, phase, sides, logDir, budget)
+		for _, s := range sides {
+			if phase == 0 {
+				keep := world.Services[parityKeepService]
+				addr := net.JoinHostPort(keep.Spec.ClusterIP, "80")
+				st, err := framework.OpenStream(s.node.NS, addr, 10*time.Second)
+				if err != nil {
+					t.Errorf("%s: connection through %s (Service %s): %v", s.label(), addr, parityKeepService, err)
+					continue
+				}
+				s.stream = st
+				t.Cleanup(func() { st.Close() })
+				continue
+			}
+			if s.stream == nil {
+				continue
+			}
+			if err := s.stream.Ping(fmt.Sprintf("phase-%d", phase)); err != nil {
+				t.Errorf("PARITY_SEED=%d phase %d %s: the established connection through Service %s broke: %v", seed, phase, s.label(), parityKeepService, err)
+				s.stream = nil
+			}
+		}
+	}
+}
+
+// parityConverge waits until every side's dump holds the wanted virtual servers, none of the
+// gone ones, its kube-proxy completed a sync after the change, and three reads in a row are
+// equal; it logs how long each side took (from the end of the API writes to the first read of
+// its final state) and upstream/ours per variant.
+func parityConverge(t *testing.T, sides []*paritySide, want, gone []string, applied time.Time, budget time.Duration, phase int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, len(sides))
+	for i, s := range sides {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.converge(want, gone, applied, budget)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("phase %d: %s did not converge within %v: %v\nlog tail:\n%s", phase, sides[i].label(), budget, err, parityTail(sides[i].proxy.LogPath))
+		}
+	}
+	var b strings.Builder
+	for i := 0; i+1 < len(sides); i += 2 {
+		u, o := sides[i], sides[i+1]
+		ratio := float64(u.took) / float64(max(o.took, time.Millisecond))
+		fmt.Fprintf(&b, " %s: upstream %v, ours %v (upstream/ours %.1fx);", u.variant.name, u.took.Round(10*time.Millisecond), o.took.Round(10*time.Millisecond), ratio)
+	}
+	t.Logf("phase %d converged:%s", phase, b.String())
+}
+
+func parityTail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	ls := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(ls) > 20 {
+		ls = ls[len(ls)-20:]
+	}
+	return strings.Join(ls, "\n")
+}
+
+func (s *paritySide) converge(want, gone []string, applied time.Time, budget time.Duration) error {
+	deadline := applied.Add(budget)
+	var prev []string
+	var firstSeen time.Time
+	same := 0
+	last := errors.New("no read yet")
+	for time.Now().Before(deadline) {
+		if s.proxy.Exited() {
+			return fmt.Errorf("kube-proxy exited")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		raw, err := framework.ReadParityRaw(ctx, s.node.Node)
+		cancel()
+		now := time.Now()
+		if err != nil {
+			last = err
+			time.Sleep(time.Second)
+			continue
+		}
+		d := parityDump(raw)
+		if !slicesEqual(d, prev) {
+			prev, firstSeen, same = d, now, 0
+		} else {
+			same++
+		}
+		missing, stale := parityPresence(d, want, gone)
+		synced, serr := s.proxy.LastSync()
+		switch {
+		case len(missing) > 0:
+			last = fmt.Errorf("%d virtual servers missing, e.g. %v", len(missing), missing[:min(5, len(missing))])
+		case len(stale) > 0:
+			last = fmt.Errorf("%d removed virtual servers still there, e.g. %v", len(stale), stale[:min(5, len(stale))])
+		case serr != nil || synced.Before(applied):
+			last = fmt.Errorf("no sync completed since the change (%v, %v)", synced, serr)
+		case same < 2:
+			last = fmt.Errorf("state still changing")
+		default:
+			s.dump, s.took = d, max(firstSeen.Sub(applied), 0)
+			return nil
+		}
+		time.Sleep(time.Second)
+	}
+	return last
+}
+
+func slicesEqual(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// parityCompare compares each variant's two dumps; on an unexpected difference it reads both
+// again (a late sync can still be under way) until budget, then fails with both sides' lines.
+func parityCompare(t *testing.T, seed uint64, phase int, sides []*paritySide, logDir string, budget time.Duration) {
+	t.Helper()
+	for i := 0; i+1 < len(sides); i += 2 {
+		u, o := sides[i], sides[i+1]
+		deadline := time.Now().Add(budget / 2)
+		var unexpected []string
+		var allowed map[string][]string
+		for {
+			unexpected, allowed = parityDiff(u.dump, o.dump)
+			if len(unexpected) == 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(3 * time.Second)
+			for _, s := range []*paritySide{u, o} {
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				if raw, err := framework.ReadParityRaw(ctx, s.node.Node); err == nil {
+					s.dump = parityDump(raw)
+				}
+				cancel()
+			}
+		}
+		base := filepath.Join(logDir, fmt.Sprintf("phase%d-%s", phase, u.variant.name))
+		_ = os.WriteFile(base+"-upstream.txt", []byte(strings.Join(u.dump, "\n")+"\n"), 0o644)
+		_ = os.WriteFile(base+"-ours.txt", []byte(strings.Join(o.dump, "\n")+"\n"), 0o644)
+		var al []string
+		for reason, ls := range allowed {
+			al = append(al, fmt.Sprintf("%d line(s): %s", len(ls), reason))
+		}
+		sort.Strings(al)
+		if len(unexpected) > 0 {
+			shown := unexpected
+			if len(shown) > 150 {
+				shown = shown[:150]
+			}
+			t.Errorf("PARITY_SEED=%d variant %s phase %d: %d unexpected difference(s) ('-' upstream only, '+' ours only; dumps %s-{upstream,ours}.txt):\n%s",
+				seed, u.variant.name, phase, len(unexpected), base, strings.Join(shown, "\n"))
+			continue
+		}
+		t.Logf("variant %s phase %d: %d normalized lines each, identical but for allowed differences %v", u.variant.name, phase, len(o.dump), al)
+	}
+}
+
+func parityMinus(a, b []string) []string {
+	in := map[string]bool{}
+	for _, x := range b {
+		in[x] = true
+	}
+	var out []string
+	for _, x := range a {
+		if !in[x] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// paritySetZones labels node1..3 with their zones (nil: removes the label).
+func paritySetZones(ctx context.Context, cs kubernetes.Interface, zones map[string]string) error {
+	for _, n := range []string{"node1", "node2", "node3"} {
+		node, err := cs.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if zones == nil {
+			delete(node.Labels, parityLabelZone)
+		} else {
+			node.Labels[parityLabelZone] = zones[n]
+		}
+		if _, err := cs.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parityApply makes the API match the world: Services created, updated (cluster IP and node
+// ports kept by the apiserver) or deleted, their LoadBalancer status written as a cloud
+// controller would, EndpointSlices likewise. It returns the virtual servers the world implies
+// ("TCP 10.96.3.4:80": cluster IPs, externalIPs, VIP-mode ingress IPs), cluster IPs filled in.
+func parityApply(ctx context.Context, cs kubernetes.Interface, w *parityWorld) ([]string, error) {
+	svcs := cs.CoreV1().Services(w.NS)
+	cur, err := svcs.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	existing := map[string]*corev1.Service{}
+	for i := range cur.Items {
+		existing[cur.Items[i].Name] = &cur.Items[i]
+	}
+	slices := cs.DiscoveryV1().EndpointSlices(w.NS)
+	curSl, err := slices.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	wantSl := map[string]*discoveryv1.EndpointSlice{}
+	for _, ss := range w.Slices {
+		for _, s := range ss {
+			wantSl[s.Name] = s
+		}
+	}
+	// Deletions first (slices, then Services), so that a freed address is free.
+	for _, s := range curSl.Items {
+		if wantSl[s.Name] == nil {
+			if err := slices.Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return nil, err
+			}
+		}
+	}
+	for name := range existing {
+		if w.Services[name] == nil {
+			if err := svcs.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return nil, err
+			}
+		}
+	}
+	names := make([]string, 0, len(w.Services))
+	for n := range w.Services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var want []string
+	for _, name := range names {
+		d := w.Services[name].DeepCopy()
+		var out *corev1.Service
+		if e := existing[name]; e == nil {
+			if out, err = svcs.Create(ctx, d, metav1.CreateOptions{}); err != nil {
+				return nil, fmt.Errorf("service %s: %w", name, err)
+			}
+		} else {
+			d.ResourceVersion = e.ResourceVersion
+			d.Spec.ClusterIP, d.Spec.ClusterIPs = e.Spec.ClusterIP, e.Spec.ClusterIPs
+			d.Spec.IPFamilies, d.Spec.IPFamilyPolicy = e.Spec.IPFamilies, e.Spec.IPFamilyPolicy
+			if d.Spec.Type != corev1.ServiceTypeClusterIP {
+				for i := range d.Spec.Ports {
+					for _, ep := range e.Spec.Ports {
+						if ep.Name == d.Spec.Ports[i].Name && ep.NodePort != 0 {
+							d.Spec.Ports[i].NodePort = ep.NodePort
+						}
+					}
+				}
+			}
+			if d.Spec.Type == corev1.ServiceTypeLoadBalancer && d.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal &&
+				e.Spec.Type == corev1.ServiceTypeLoadBalancer && e.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
+				d.Spec.HealthCheckNodePort = e.Spec.HealthCheckNodePort
+			}
+			d.Status = e.Status
+			if out, err = svcs.Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+				return nil, fmt.Errorf("service %s: %w", name, err)
+			}
+		}
+		// Status as a cloud controller would keep it.
+		var ing []corev1.LoadBalancerIngress
+		for _, ip := range w.LBIPs[name] {
+			m := w.LBModes[name][ip]
+			ing = append(ing, corev1.LoadBalancerIngress{IP: ip, IPMode: &m})
+		}
+		if fmt.Sprint(parityIngressKey(out.Status.LoadBalancer.Ingress)) != fmt.Sprint(parityIngressKey(ing)) {
+			out.Status.LoadBalancer.Ingress = ing
+			if out, err = svcs.UpdateStatus(ctx, out, metav1.UpdateOptions{}); err != nil {
+				return nil, fmt.Errorf("service %s status: %w", name, err)
+			}
+		}
+		w.Services[name].Spec.ClusterIP = out.Spec.ClusterIP
+		if out.Spec.Type == corev1.ServiceTypeExternalName || out.Spec.ClusterIP == corev1.ClusterIPNone || out.Spec.ClusterIP == "" {
+			continue
+		}
+		for _, p := range out.Spec.Ports {
+			key := func(ip string) string {
+				return fmt.Sprintf("%s %s", p.Protocol, net.JoinHostPort(ip, fmt.Sprint(p.Port)))
+			}
+			want = append(want, key(out.Spec.ClusterIP))
+			for _, ip := range out.Spec.ExternalIPs {
+				want = append(want, key(ip))
+			}
+			for _, ip := range w.LBIPs[name] {
+				if w.LBModes[name][ip] == corev1.LoadBalancerIPModeVIP && out.Spec.Type == corev1.ServiceTypeLoadBalancer {
+					want = append(want, key(ip))
+				}
+			}
+		}
+	}
+	existingSl := map[string]*discoveryv1.EndpointSlice{}
+	for i := range curSl.Items {
+		existingSl[curSl.Items[i].Name] = &curSl.Items[i]
+	}
+	slNames := make([]string, 0, len(wantSl))
+	for n := range wantSl {
+		slNames = append(slNames, n)
+	}
+	sort.Strings(slNames)
+	for _, n := range slNames {
+		d := wantSl[n].DeepCopy()
+		if e := existingSl[n]; e != nil {
+			d.ResourceVersion = e.ResourceVersion
+			_, err = slices.Update(ctx, d, metav1.UpdateOptions{})
+		} else {
+			_, err = slices.Create(ctx, d, metav1.CreateOptions{})
+		}
+		if err != nil {
+			return nil, fmt.Errorf("endpointslice %s: %w", n, err)
+		}
+	}
+	sort.Strings(want)
+	return want, nil
+}
+
+func parityIngressKey(in []corev1.LoadBalancerIngress) []string {
+	var out []string
+	for _, i := range in {
+		m := ""
+		if i.IPMode != nil {
+			m = string(*i.IPMode)
+		}
+		out = append(out, i.IP+"/"+m)
+	}
+	return out
+}
+
+// parityCleanup deletes the seed's Services and EndpointSlices.
+func parityCleanup(cs kubernetes.Interface, ns string) {
+	ctx := context.Background()
+	_ = cs.DiscoveryV1().EndpointSlices(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+	if l, err := cs.CoreV1().Services(ns).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, s := range l.Items {
+			_ = cs.CoreV1().Services(ns).Delete(ctx, s.Name, metav1.DeleteOptions{})
+		}
+	}
+}
+
+// parityDefaultSeeds is how many seeds the e2e suite (make e2e, make test) runs when
+// E2E_PARITY_SEEDS is not set.
+const parityDefaultSeeds = 0
