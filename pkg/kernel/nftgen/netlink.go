@@ -68,5 +68,8 @@ func parseNewGen(body []byte) (gen uint32, found bool, err error) {
 		gen, found = binary.BigEndian.Uint32(v), true
 		return nil
 	})
-	return gen, found, err
+	if err != nil {
+		return 0, false, err
+	}
+	return gen, found, nil
 }

@@ -58,6 +58,11 @@ func TestParseNewGen(t *testing.T) {
 	if _, _, err := parseNewGen(bad); !errors.Is(err, nlmsg.ErrMalformed) {
 		t.Errorf("2-byte generation: err %v, want ErrMalformed", err)
 	}
+	// A generation followed by a malformed attribute: the message is malformed, no generation.
+	trailing := append(newGenBody(5, true), 0xff, 0, 1, 0)
+	if _, found, err := parseNewGen(trailing); found || !errors.Is(err, nlmsg.ErrMalformed) {
+		t.Errorf("a generation, then garbage: found %v, err %v; want false, ErrMalformed", found, err)
+	}
 }
 
 func TestFake(t *testing.T) {
