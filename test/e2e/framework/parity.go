@@ -191,6 +191,36 @@ var ParitySysctls = []string{
 
 // ReadParityRaw reads node's kernel state.
 func ReadParityRaw(ctx context.Context, node *Node) (*ParityRaw, error) {
+	r, err := ReadParityQuick(node)
+	if err != nil {
+		return nil, err
+	}
+	if r.IPSet, err = node.Run(ctx, "ipset", "save"); err != nil {
+		return nil, err
+	}
+	if r.IPTables, err = node.Run(ctx, "iptables-save"); err != nil {
+		return nil, err
+	}
+	if r.IP6Tables, err = node.Run(ctx, "ip6tables-save"); err != nil {
+		return nil, err
+	}
+	err = node.Do(func() error {
+		for _, k := range ParitySysctls {
+			b, err := os.ReadFile(filepath.Join("/proc/sys", k))
+			v := strings.TrimSpace(string(b))
+			if err != nil {
+				v = "absent"
+			}
+			r.Sysctls = append(r.Sysctls, strings.ReplaceAll(k, "/", ".")+"="+v)
+		}
+		return nil
+	})
+	return r, err
+}
+
+// ReadParityQuick reads what netlink gives without launching a process (IPVS and kube-ipvs0):
+// cheap enough to poll while the proxies converge on a machine with one emulated CPU.
+func ReadParityQuick(node *Node) (*ParityRaw, error) {
 	r := &ParityRaw{}
 	h, err := libipvs.New(node.Path())
 	if err != nil {
@@ -218,15 +248,6 @@ func ReadParityRaw(ctx context.Context, node *Node) (*ParityRaw, error) {
 	} else {
 		r.IPVSConf = "error: " + err.Error()
 	}
-	if r.IPSet, err = node.Run(ctx, "ipset", "save"); err != nil {
-		return nil, err
-	}
-	if r.IPTables, err = node.Run(ctx, "iptables-save"); err != nil {
-		return nil, err
-	}
-	if r.IP6Tables, err = node.Run(ctx, "ip6tables-save"); err != nil {
-		return nil, err
-	}
 	if l, err := node.NL.LinkByName("kube-ipvs0"); err == nil {
 		r.Addrs = append(r.Addrs, fmt.Sprintf("link kube-ipvs0 type=%s up=%v", l.Type(), l.Attrs().Flags&net.FlagUp != 0))
 		for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
@@ -249,19 +270,8 @@ func ReadParityRaw(ctx context.Context, node *Node) (*ParityRaw, error) {
 	} else {
 		r.Addrs = append(r.Addrs, "link kube-ipvs0 absent")
 	}
-	err = node.Do(func() error {
-		for _, k := range ParitySysctls {
-			b, err := os.ReadFile(filepath.Join("/proc/sys", k))
-			v := strings.TrimSpace(string(b))
-			if err != nil {
-				v = "absent"
-			}
-			r.Sysctls = append(r.Sysctls, strings.ReplaceAll(k, "/", ".")+"="+v)
-		}
-		return nil
-	})
 	sort.Strings(r.IPVS)
-	return r, err
+	return r, nil
 }
 
 func ipvsKey(s *libipvs.Service) string {
