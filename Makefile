@@ -3,6 +3,7 @@
 #   make verify   gofmt, go vet, staticcheck, vendor/ up to date, import rules (hack/verify.sh)
 #   make unit     unit tests (everything but test/e2e, which needs the lab)
 #   make lab-unit the kernel adapters' tests on the lab kernel (one QEMU guest per package)
+#   make fuzz     every Go fuzz target, FUZZTIME (30s) each, one at a time (hack/fuzz.sh; go test runs their seeds)
 #   make e2e      end-to-end tests in the QEMU IPVS lab (hack/e2e.sh)
 #   make demo     the lab demo (hack/e2e.sh demo)
 #   make bench    upstream vs ours on the lab kernel, S in BENCH_SIZES (hack/bench.sh; _output/bench-report.md)
@@ -31,7 +32,7 @@ LDFLAGS := -s -w -X $(PKG)/pkg/version.Fork=$(VERSION) \
            -X k8s.io/component-base/version.gitMajor=1 \
            -X k8s.io/component-base/version.gitMinor=37
 
-.PHONY: all build unit lab-unit verify e2e demo test clean install-deps tools bench bench-short
+.PHONY: all build unit lab-unit fuzz verify e2e demo test clean install-deps tools bench bench-short
 
 all: build
 
@@ -53,6 +54,9 @@ tools:
 
 lab-unit:
 	$(GO) test -mod=vendor -tags lab -exec "$(CURDIR)/hack/lab/run-in-guest.sh" ./pkg/kernel/...
+
+fuzz:
+	hack/fuzz.sh
 
 e2e: build tools
 	hack/e2e.sh
