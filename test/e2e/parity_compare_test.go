@@ -65,10 +65,17 @@ var parityInitval = regexp.MustCompile(` initval 0x[0-9a-f]+`)
 
 var parityCounters = regexp.MustCompile(`^\[\d+:\d+\]\s*`)
 
+// parityUnorderedChains are chains whose rules are compared as a set: each rule matches one
+// disjoint case and ends in the same verdict, so their order changes nothing, and upstream
+// writes them in Go map order (a different order at every sync).
+var parityUnorderedChains = map[string]string{
+	"KUBE-IPVS-OUT-FILTER": "one DROP rule per LoadBalancer ingress IP, protocol and port (-s IP -m ipvs --vaddr IP --vport P)",
+}
+
 // normalizeKubeChains keeps, from an iptables-save output, the KUBE-* chains (declaration and
 // rules) and the rules of other chains that jump to or mention a KUBE-* chain or set. Counters
 // are dropped; chains are sorted by table and name; the rules of a chain keep their order (a
-// 3-digit index): order matters to iptables.
+// 3-digit index): order matters to iptables; but for parityUnorderedChains ("---").
 func normalizeKubeChains(family, save string) []string {
 	var out []string
 	table := ""
@@ -92,6 +99,10 @@ func normalizeKubeChains(family, save string) []string {
 			}
 			chain := f[1]
 			if !strings.HasPrefix(chain, "KUBE-") && !strings.Contains(l, "KUBE-") {
+				continue
+			}
+			if _, ok := parityUnorderedChains[chain]; ok {
+				out = append(out, fmt.Sprintf("%s %s %s --- %s", family, table, chain, l))
 				continue
 			}
 			k := table + " " + chain

@@ -388,8 +388,11 @@ func parityCompare(t *testing.T, seed uint64, phase int, sides []*paritySide, lo
 		deadline := time.Now().Add(budget / 2)
 		var unexpected []string
 		var allowed map[string][]string
+		base := filepath.Join(logDir, fmt.Sprintf("phase%d-%s", phase, u.variant.name))
 		for {
 			unexpected, allowed = parityDiff(u.dump, o.dump)
+			_ = os.WriteFile(base+"-upstream.txt", []byte(strings.Join(u.dump, "\n")+"\n"), 0o644)
+			_ = os.WriteFile(base+"-ours.txt", []byte(strings.Join(o.dump, "\n")+"\n"), 0o644)
 			if len(unexpected) == 0 || time.Now().After(deadline) {
 				break
 			}
@@ -402,9 +405,6 @@ func parityCompare(t *testing.T, seed uint64, phase int, sides []*paritySide, lo
 				cancel()
 			}
 		}
-		base := filepath.Join(logDir, fmt.Sprintf("phase%d-%s", phase, u.variant.name))
-		_ = os.WriteFile(base+"-upstream.txt", []byte(strings.Join(u.dump, "\n")+"\n"), 0o644)
-		_ = os.WriteFile(base+"-ours.txt", []byte(strings.Join(o.dump, "\n")+"\n"), 0o644)
 		var al []string
 		for reason, ls := range allowed {
 			al = append(al, fmt.Sprintf("%d line(s): %s", len(ls), reason))

@@ -161,6 +161,10 @@ func TestParityNormalize(t *testing.T) {
 -A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000
 -A KUBE-SERVICES -j KUBE-MARK-MASQ
 COMMIT
+*filter
+:KUBE-IPVS-OUT-FILTER - [0:0]
+-A KUBE-IPVS-OUT-FILTER -s 192.168.100.9/32 -m ipvs --vproto 6 --vaddr 192.168.100.9 --vport 80 -j DROP
+COMMIT
 `
 	got := normalizeKubeChains("iptables", save)
 	want := []string{
@@ -170,6 +174,8 @@ COMMIT
 		"iptables nat KUBE-SERVICES 001 -A KUBE-SERVICES -m set --match-set KUBE-CLUSTER-IP dst,dst -j ACCEPT",
 		"iptables nat KUBE-MARK-MASQ 001 -A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000",
 		"iptables nat KUBE-SERVICES 002 -A KUBE-SERVICES -j KUBE-MARK-MASQ",
+		"iptables filter KUBE-IPVS-OUT-FILTER chain",
+		"iptables filter KUBE-IPVS-OUT-FILTER --- -A KUBE-IPVS-OUT-FILTER -s 192.168.100.9/32 -m ipvs --vproto 6 --vaddr 192.168.100.9 --vport 80 -j DROP",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("normalizeKubeChains:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -184,7 +190,7 @@ COMMIT
 	d := parityDump(&framework.ParityRaw{IPVS: []string{"vs TCP 10.96.0.1:443 sched=rr flags=0x2 timeout=0 netmask=0xffffffff"},
 		IPVSConf: "tcp=900 tcpfin=120 udp=300", IPSet: ipset, IPTables: save, Addrs: []string{"addr kube-ipvs0 10.96.0.1/32"},
 		Sysctls: []string{"net.ipv4.vs.conntrack=1"}})
-	if !slices.IsSorted(d) || len(d) != 1+1+2+6+1+1 {
+	if !slices.IsSorted(d) || len(d) != 1+1+2+8+1+1 {
 		t.Errorf("parityDump: %d lines, sorted %v:\n%s", len(d), slices.IsSorted(d), strings.Join(d, "\n"))
 	}
 	missing, stale := parityPresence(d, []string{"TCP 10.96.0.1:443", "UDP 10.96.0.10:53"}, []string{"TCP 10.96.0.1:443"})
