@@ -13,7 +13,8 @@ package e2e
 //	E2E_PARITY_SEED      one seed (replay); else E2E_PARITY_SEEDS seeds from E2E_PARITY_SEED_BASE
 //	E2E_PARITY_SEEDS     number of seeds (default parityDefaultSeeds), "0" skips the test
 //	E2E_PARITY_SEED_BASE first seed (default 1)
-//	E2E_PARITY_VARIANTS  comma-separated variant names, or "all" (default "default,masqall")
+//	E2E_PARITY_VARIANTS  comma-separated variant names, "all", or "rotate" (default and one other
+//	                     variant chosen by the seed); default "default,masqall"
 //	E2E_PARITY_PHASES    change phases after the initial state (default 2; the first moves node1's zone)
 //	E2E_PARITY_PHASE_TIMEOUT  per-phase convergence budget (default 300s)
 
@@ -63,6 +64,15 @@ func parityEnvInt(k string, def int) int {
 	return def
 }
 
+// parityRotate turns "rotate" into "default" plus one other variant chosen by the seed, so that
+// a run of N seeds covers every variant at the cost of two per seed.
+func parityRotate(spec string, seed uint64) string {
+	if spec != "rotate" {
+		return spec
+	}
+	return "default," + parityVariants[1+int(seed%uint64(len(parityVariants)-1))].name
+}
+
 func paritySelectVariants(spec string) ([]parityVariant, error) {
 	if spec == "" {
 		spec = "default,masqall"
@@ -105,8 +115,8 @@ func TestParity(t *testing.T) {
 	if len(seeds) == 0 {
 		t.Skip("E2E_PARITY_SEEDS=0 (the e2e suite runs TestParity only when asked: make parity)")
 	}
-	variants, err := paritySelectVariants(os.Getenv("E2E_PARITY_VARIANTS"))
-	if err != nil {
+	spec := os.Getenv("E2E_PARITY_VARIANTS")
+	if _, err := paritySelectVariants(strings.ReplaceAll(spec, "rotate", "default")); err != nil {
 		t.Fatal(err)
 	}
 	up, ok1 := cfg.FindImpl("upstream")
@@ -132,6 +142,7 @@ func TestParity(t *testing.T) {
 	}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			variants, _ := paritySelectVariants(parityRotate(spec, seed))
 			start := time.Now()
 			runParitySeed(t, cs, seed, variants, up, ours)
 			t.Logf("PARITY_SEED=%d took %v", seed, time.Since(start).Round(time.Second))
