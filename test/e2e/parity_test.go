@@ -274,6 +274,13 @@ func runParitySeed(t *testing.T, client kubernetes.Interface, seed uint64, varia
 				s.stream = nil
 			}
 		}
+		alive := 0
+		for _, s := range sides {
+			if s.stream != nil {
+				alive++
+			}
+		}
+		t.Logf("phase %d: the connection through Service %s echoes on %d of %d kube-proxies", phase, parityKeepService, alive, len(sides))
 	}
 }
 
