@@ -242,6 +242,13 @@ func (c *Cluster) Namespace(t *testing.T) string {
 	if len(name) > 63 {
 		name = strings.TrimRight(name[:63], "-")
 	}
+	return c.NamespaceNamed(t, name)
+}
+
+// NamespaceNamed is Namespace with a name of the scenario's choosing (a DNS label), for a
+// scenario in which the namespaces' order matters; the same cleanup.
+func (c *Cluster) NamespaceNamed(t *testing.T, name string) string {
+	t.Helper()
 	ctx := context.Background()
 	_, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
