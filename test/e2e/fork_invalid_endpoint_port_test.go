@@ -76,6 +76,9 @@ func testForkInvalidEndpointPort(t *testing.T, c *framework.Cluster) {
 	badAddr := net.JoinHostPort(bad.Spec.ClusterIP, "80")
 	wrapped, good := ep(local.IP, wrappedPort), ep(remote.IP, 8080)
 	if c.Impl.Name == "upstream" {
+		// Not wedged: a Service created after the bad slice is programmed (parity; upstream's
+		// failure is the real server below). Created now, so that its wait overlaps the others.
+		after := c.CreateService(t, ns, "after", ports, []*framework.Pod{remote}, nil)
 		c.Eventually(t, fmt.Sprintf("node1's virtual server %s holds %s and %s (70000 written as uint16)", badAddr, good, wrapped), func() error {
 			return virtualServerMismatch(c, node1, bad.Spec.ClusterIP, 80, "tcp", good, wrapped)
 		})
@@ -92,8 +95,6 @@ func testForkInvalidEndpointPort(t *testing.T, c *framework.Cluster) {
 			return nil
 		})
 		t.Logf("upstream: %s answered by %v (%s on port %d: a port no object names)", badAddr, seen, local.Name, wrappedPort)
-		// Not wedged: a Service created afterwards is programmed (parity; its failure is above).
-		after := c.CreateService(t, ns, "after", ports, []*framework.Pod{remote}, nil)
 		c.EventuallyEcho(t, client.NS, "tcp", net.JoinHostPort(after.Spec.ClusterIP, "80"), expectFrom(remote.Name, client.IP.String()))
 		return
 	}
