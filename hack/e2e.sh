@@ -19,6 +19,10 @@
 #   E2E_UPSTREAM         "all" (default): every scenario on both; "fork": upstream runs only the Fork*
 #                        scenarios, which assert its failure (make test: CI's 90-minute budget)
 #   E2E_SYNC_TIMEOUT     per-check wait for kube-proxy to program (Go duration, default 90s)
+#   E2E_OUTAGE           how long FaultAPIServerOutage cuts node1 off the apiserver (Go duration; default
+#                        5m, 60s with E2E_UPSTREAM=fork: CI's budget, see make test)
+#   E2E_FAULT_SERVICES, E2E_TAMPER_SERVICES  Services created by FaultKilledFirstSync (1000) and
+#                        TamperingDuringSync (300)
 #   E2E_OUTDIR, E2E_REPORT  work dir (default _output/e2e) and report (default _output/e2e-report.md)
 set -euo pipefail
 MODE=${1:-e2e} # "demo": make demo (TestDemo with our kube-proxy; output on stdout and _output/demo.txt)
@@ -56,6 +60,11 @@ hack/lab/control-plane.sh start "$CP"
 phase "control plane start"
 
 export E2E_KUBECONFIG=$KUBECONFIG_GUEST E2E_ECHOSERVER=$OUTD/bin/echoserver E2E_ARTIFACTS=$OUTD/artifacts
+case "${E2E_OUTAGE:-}:${E2E_UPSTREAM:-all}" in
+  :fork) export E2E_OUTAGE=60s ;;
+  :*) export E2E_OUTAGE=5m ;;
+  *) export E2E_OUTAGE ;;
+esac
 if [ "$MODE" = demo ]; then # test/e2e/demo_test.go: our kube-proxy only, walk-through on stdout
   set +e
   E2E_DEMO=1 E2E_IMPLS=ours HOSTPORTS=$APISERVER_PORT OUT=$OUTD/artifacts TIMEOUT=${E2E_TIMEOUT:-900} MEM=${MEM:-2G} \

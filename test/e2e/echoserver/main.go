@@ -5,7 +5,8 @@
 //	<bytes received> (TCP: the first line the client sent, if any, within 2 s; UDP: the datagram)
 //
 // A TCP client whose first line is "stream" gets every further line echoed until it closes (the
-// e2e tests' long-lived connections).
+// e2e tests' long-lived connections); "idle-stream" is the same with TCP keepalive off, so that
+// the connection carries nothing while the client does not write.
 //
 // so a test can tell which backend answered and whether the source was NATed. Build it static
 // (CGO_ENABLED=0); the e2e harness starts one per pod network namespace.
@@ -77,7 +78,10 @@ func serveTCP(l net.Listener, name string, port int) {
 			r := bufio.NewReader(c)
 			if line, err := r.ReadString('\n'); err == nil || line != "" {
 				_, _ = c.Write([]byte(line))
-				if line == "stream\n" { // long-lived mode: echo every line until the client closes
+				if line == "stream\n" || line == "idle-stream\n" { // long-lived mode: echo every line until the client closes
+					if tc, ok := c.(*net.TCPConn); ok && line == "idle-stream\n" {
+						_ = tc.SetKeepAlive(false)
+					}
 					_ = c.SetReadDeadline(time.Time{})
 					for {
 						l, err := r.ReadString('\n')

@@ -243,6 +243,12 @@ func OpenStream(ns *NS, addr string, timeout time.Duration) (*StreamConn, error)
 	if err != nil {
 		return nil, err
 	}
+	return startStream(c, timeout, "stream")
+}
+
+// startStream reads the echoserver's banner on c and switches it to mode ("stream",
+// "idle-stream").
+func startStream(c net.Conn, timeout time.Duration, mode string) (*StreamConn, error) {
 	s := &StreamConn{Conn: c, r: bufio.NewReader(c)}
 	_ = c.SetDeadline(time.Now().Add(timeout))
 	line, err := s.r.ReadString('\n')
@@ -260,7 +266,7 @@ func OpenStream(ns *NS, addr string, timeout time.Duration) (*StreamConn, error)
 		}
 	}
 	s.Reply.Raw = line
-	if err := s.Ping("stream"); err != nil {
+	if err := s.Ping(mode); err != nil {
 		c.Close()
 		return nil, err
 	}
