@@ -85,6 +85,8 @@ var flowScenarios = []flowScenario{
 				s.Spec.SessionAffinity = v1.ServiceAffinityClientIP
 				s.Spec.SessionAffinityConfig = &v1.SessionAffinityConfig{ClientIP: &v1.ClientIPConfig{TimeoutSeconds: ptr.To[int32](600)}}
 			})
+			sctp := service("sctp", "10.96.0.15", protocol(v1.ProtocolSCTP), nodePortType(30090))
+			objs = append(objs, sctp, slice(sctp, v1.IPv4Protocol, ep{ip: "10.244.1.40", node: "node-b"}))
 			rolling := service("rolling", "10.96.0.13")
 			draining := service("draining", "10.96.0.14")
 			objs = append(objs, empty,
@@ -119,6 +121,12 @@ var flowScenarios = []flowScenario{
 			{"an outside client on web's NodePort: either endpoint, masqueraded",
 				flowPacket{from: fromOutside, src: "198.51.100.20", dst: "192.168.0.10", port: 30080},
 				"IPVS 192.168.0.10:30080/TCP -> 10.244.1.5:8080 10.244.2.6:8080 masq random-fully"},
+			{"the node calls its own NodePort: masqueraded",
+				flowPacket{from: fromNode, dst: "192.168.0.10", port: 30080},
+				"IPVS 192.168.0.10:30080/TCP -> 10.244.1.5:8080 10.244.2.6:8080 masq random-fully"},
+			{"an SCTP NodePort from outside (matched per address, not per port): masqueraded",
+				flowPacket{from: fromOutside, src: "198.51.100.20", dst: "192.168.0.10", port: 30090, proto: "sctp"},
+				"IPVS 192.168.0.10:30090/SCTP -> 10.244.1.40:8080 masq random-fully"},
 			{"an outside client tries the cluster IP on web's NodePort number: rejected by the IPVS filter",
 				flowPacket{from: fromOutside, src: "198.51.100.20", dst: "10.96.0.10", port: 30080},
 				"REJECT in KUBE-IPVS-FILTER"},

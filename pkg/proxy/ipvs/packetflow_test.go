@@ -75,7 +75,7 @@ func (p flowPacket) String() string {
 
 // flowKernel is the kernel state read back from the fakes.
 type flowKernel struct {
-	t *testing.T
+	t testing.TB
 	// chains holds the rules of every chain, by table and chain, as iptables-save prints them.
 	chains map[string]map[string][]string
 	sets   map[string]flowSet
@@ -92,8 +92,9 @@ type flowSet struct {
 	entries []string
 }
 
-// readFlowKernel reads the fake kernel of e.
-func readFlowKernel(t *testing.T, e *env) *flowKernel {
+// readFlowKernel reads the fake kernel of e. Every rule of every chain is checked to be one
+// the tracer models, traversed by a packet or not.
+func readFlowKernel(t testing.TB, e *env) *flowKernel {
 	t.Helper()
 	k := &flowKernel{
 		t:      t,
@@ -135,7 +136,46 @@ func readFlowKernel(t *testing.T, e *env) *flowKernel {
 	if addrs := e.nd.Addresses("eth0"); len(addrs) > 0 {
 		k.nodeIP = addrs[0]
 	}
+	k.validate()
 	return k
+}
+
+// validate fails on any rule with a match, option or target the tracer does not model.
+func (k *flowKernel) validate() {
+	k.t.Helper()
+	for table, chains := range k.chains {
+		for _, rules := range chains {
+			for _, rule := range rules {
+				target, args, _ := k.match(rule, &flowPkt{proto: "tcp"})
+				k.checkTarget(table, rule, target, args)
+			}
+		}
+	}
+}
+
+// checkTarget fails on a target the tracer does not model, or one with options it ignores.
+func (k *flowKernel) checkTarget(table, rule, target string, args []string) {
+	k.t.Helper()
+	switch target {
+	case "ACCEPT", "DROP", "REJECT", "RETURN":
+		if len(args) == 0 {
+			return
+		}
+	case "MARK":
+		if len(args) == 2 && slices.Contains([]string{"--or-mark", "--xor-mark", "--set-xmark", "--set-mark"}, args[0]) {
+			k.markValue(rule, args[1])
+			return
+		}
+	case "MASQUERADE":
+		if table == "nat" && (len(args) == 0 || len(args) == 1 && args[0] == "--random-fully") {
+			return
+		}
+	default:
+		if _, ok := k.chains[table][target]; ok && strings.HasPrefix(target, "KUBE-") && len(args) == 0 {
+			return
+		}
+	}
+	k.t.Fatalf("target not modelled: %s", rule)
 }
 
 func (k *flowKernel) isLocal(a netip.Addr) bool {
@@ -402,6 +442,7 @@ func (k *flowKernel) run(r *flowResult, table, chain string, p *flowPkt, depth i
 			continue
 		}
 		r.step("%s: %s", table, rule)
+		k.checkTarget(table, rule, target, targetArgs)
 		switch target {
 		case "ACCEPT":
 			return "ACCEPT", chain
@@ -690,4 +731,62 @@ func (k *flowKernel) inSet(rule, name, flags string, p *flowPkt) bool {
 		}
 	}
 	return false
+}
+
+// fatalCatcher stands for the test in the tracer, to see that it fails and why.
+type fatalCatcher struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalCatcher) Helper() {}
+
+func (f *fatalCatcher) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	panic(f)
+}
+
+// fatalOf runs fn with a fatalCatcher and returns the message it failed with ("" if none).
+func fatalOf(t *testing.T, fn func(tb testing.TB)) (msg string) {
+	c := &fatalCatcher{TB: t}
+	defer func() {
+		if r := recover(); r != nil {
+			if r != c {
+				panic(r)
+			}
+			msg = c.msg
+		}
+	}()
+	fn(c)
+	return ""
+}
+
+// TestPacketFlowRefusesWhatItDoesNotModel: a rule the tracer cannot evaluate fails the test,
+// naming the rule, whether or not a traced packet would reach it.
+func TestPacketFlowRefusesWhatItDoesNotModel(t *testing.T) {
+	const anchor = `-A KUBE-SERVICES -s 127.0.0.0/8 -j RETURN`
+	for name, extra := range map[string]struct{ table, rule string }{
+		"unknown match module": {TableNAT, `-A KUBE-SERVICES -m statistic --mode random --probability 0.5 -j RETURN`},
+		"unknown target":       {TableNAT, `-A KUBE-SERVICES -d 10.96.0.99/32 -j DNAT --to-destination 10.244.1.5:8080`},
+		"unknown address type": {TableNAT, `-A KUBE-SERVICES -m addrtype --dst-type UNICAST -j RETURN`},
+		"set flags not matching the set's dimensions": {TableNAT,
+			`-A KUBE-SERVICES -m set --match-set KUBE-CLUSTER-IP dst -j RETURN`},
+		"option of a module not loaded": {TableNAT, `-A KUBE-SERVICES --dport 80 -j RETURN`},
+		"MASQUERADE with a port range":  {TableNAT, `-A KUBE-POSTROUTING -j MASQUERADE --to-ports 1024-2047`},
+		"unknown option":                {TableFilter, `-A KUBE-FORWARD -f -j ACCEPT`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := flowEnv(t, nil)
+			e.start(flowWeb()...)
+			line := anchor
+			if extra.table == TableFilter {
+				line = `-A KUBE-SOURCE-RANGES-FIREWALL -j DROP`
+			}
+			editTable(t, e, extra.table, line, line+"\n"+extra.rule)
+			msg := fatalOf(t, func(tb testing.TB) { readFlowKernel(tb, e) })
+			if !strings.Contains(msg, extra.rule) {
+				t.Errorf("reading a kernel with %q: failure %q, want one naming the rule", extra.rule, msg)
+			}
+		})
+	}
 }
