@@ -2,19 +2,26 @@ package ipvs
 
 import (
 	"bytes"
+	"context"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
+	sysctltest "k8s.io/component-helpers/node/util/sysctl/testing"
 	kubeproxyconfig "k8s.io/kubernetes/pkg/proxy/apis/config"
+	"k8s.io/kubernetes/pkg/proxy/conntrack"
+	"k8s.io/kubernetes/pkg/proxy/healthcheck"
 	proxyutil "k8s.io/kubernetes/pkg/proxy/util"
 	utiliptables "k8s.io/kubernetes/pkg/util/iptables"
+	iptablestest "k8s.io/kubernetes/pkg/util/iptables/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/forkconfig"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipset"
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/netdev"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/sockdiag"
 )
 
@@ -48,6 +55,33 @@ func flowEnv(t *testing.T, fork func(*forkconfig.Config), cfg ...func(*kubeproxy
 	}
 	e.p.fork = f
 	e.p.policy = newPolicyState(e.p.family, e.p.nodeName, f)
+	return e
+}
+
+// flowEnv6 is flowEnv for an IPv6 proxier: node-a is fd00:1::10 on eth0, pods in
+// fd00:244::/56.
+func flowEnv6(t *testing.T) *env {
+	t.Helper()
+	e := &env{
+		t: t, ipvs: kipvs.NewFake(), nd: netdev.NewFake(), ipset: ipset.NewFake(),
+		ipt:       &countingIPTables{FakeIPTables: iptablestest.NewIPv6Fake()},
+		listeners: sockdiag.NewFake(),
+	}
+	e.nd.AddLink("eth0", nodeIP6)
+	k := Kernel{IPVS: e.ipvs, Netdev: e.nd, IPSet: e.ipset, IPTables: e.ipt, Conntrack: conntrack.NewFake(), Listeners: e.listeners}
+	p, err := NewProxier(context.Background(), Config{
+		Family:              v1.IPv6Protocol,
+		NodeName:            testNode,
+		NodeIP:              net.IP(nodeIP6.AsSlice()),
+		Proxy:               defaultTestConfig(),
+		Fork:                forkconfig.Default(),
+		LocalDetector:       proxyutil.NewDetectLocalByCIDR("fd00:244::/56"),
+		ServiceHealthServer: healthcheck.NewFakeServiceHealthServer(),
+	}, k, sysctltest.NewFake(), false)
+	if err != nil {
+		t.Fatalf("NewProxier: %v", err)
+	}
+	e.p = p
 	return e
 }
 
@@ -205,7 +239,10 @@ var flowScenarios = []flowScenario{
 			e := flowEnv(t, nil)
 			fw := service("guarded", "10.96.0.21", loadBalancerType(30081, v1.LoadBalancerIngress{IP: "203.0.113.8"}),
 				func(s *v1.Service) { s.Spec.LoadBalancerSourceRanges = []string{"198.51.100.0/24"} })
-			e.start(append(flowLB(), fw, slice(fw, v1.IPv4Protocol, ep{ip: "10.244.1.6", node: "node-b"}))...)
+			nodeOK := service("guarded-lan", "10.96.0.22", loadBalancerType(30082, v1.LoadBalancerIngress{IP: "203.0.113.9"}),
+				func(s *v1.Service) { s.Spec.LoadBalancerSourceRanges = []string{"192.168.0.0/24"} })
+			e.start(append(flowLB(), fw, slice(fw, v1.IPv4Protocol, ep{ip: "10.244.1.6", node: "node-b"}),
+				nodeOK, slice(nodeOK, v1.IPv4Protocol, ep{ip: "10.244.1.6", node: "node-b"}))...)
 			return e
 		},
 		rows: []flowRow{
@@ -233,6 +270,15 @@ var flowScenarios = []flowScenario{
 			{"the node itself is outside the source ranges: its call to the VIP is dropped",
 				flowPacket{from: fromNode, dst: "203.0.113.8", port: 80},
 				"IPVS 203.0.113.8:80/TCP -> 10.244.1.6:8080 DROP by KUBE-IPVS-OUT-FILTER"},
+			{"a pod outside the source ranges is dropped too, as upstream",
+				flowPacket{from: fromPod, src: "10.244.2.20", dst: "203.0.113.8", port: 80},
+				"DROP in KUBE-SOURCE-RANGES-FIREWALL"},
+			{"the node inside the source ranges calls the VIP (source: the VIP): served, masqueraded",
+				flowPacket{from: fromNode, dst: "203.0.113.9", port: 80},
+				"IPVS 203.0.113.9:80/TCP -> 10.244.1.6:8080 masq random-fully"},
+			{"a LAN client inside those source ranges is served",
+				flowPacket{from: fromOutside, src: "192.168.0.50", dst: "203.0.113.9", port: 80},
+				"IPVS 203.0.113.9:80/TCP -> 10.244.1.6:8080 masq random-fully"},
 		},
 	},
 	{
@@ -293,7 +339,7 @@ var flowScenarios = []flowScenario{
 			e.listeners.Listen(sockdiag.TCP, "0.0.0.0", 22)
 			e.p.OnNodeAddresses(testNode, []netip.Addr{nodeIP4})
 			e.p.OnNodeAddresses("node-b", []netip.Addr{addr(nodeBAddr)})
-			e.p.OnAPIServerEndpoints([]netip.AddrPort{netip.MustParseAddrPort("192.168.0.100:6443")})
+			e.p.OnAPIServerEndpoints([]netip.AddrPort{netip.MustParseAddrPort("192.168.0.100:6443"), netip.MustParseAddrPort("192.168.0.10:6443")})
 			objs := flowWeb()
 			add := func(name, clusterIP, extIP string, port int32, epIP string) {
 				svc := service(name, clusterIP, externalIPs(extIP), func(s *v1.Service) { s.Spec.Ports[0].Port = port })
@@ -305,6 +351,7 @@ var flowScenarios = []flowScenario{
 			add("grab-web", "10.96.0.33", "10.96.0.10", 80, "10.244.1.33")
 			add("own", "10.96.0.34", "192.168.0.10", 8888, "10.244.1.34")
 			add("grab-ssh", "10.96.0.35", "192.168.0.10", 22, "10.244.1.35")
+			add("grab-local-api", "10.96.0.36", "192.168.0.10", 6443, "10.244.1.36")
 			e.start(objs...)
 			return e
 		},
@@ -330,6 +377,53 @@ var flowScenarios = []flowScenario{
 			{"this node's own address as externalIP on sshd's port: sshd still answers",
 				flowPacket{from: fromOutside, src: "192.0.2.1", dst: "192.168.0.10", port: 22},
 				"host 192.168.0.10:22"},
+			{"this node's own address as externalIP on the apiserver's port: the local apiserver still answers",
+				flowPacket{from: fromPod, src: "10.244.2.20", dst: "192.168.0.10", port: 6443},
+				"host 192.168.0.10:6443"},
+		},
+	},
+	{
+		name: "protected CIDRs",
+		setup: func(t *testing.T) *env {
+			e := flowEnv(t, func(f *forkconfig.Config) { f.ProtectedCIDRs = []string{"192.168.0.250/32"} })
+			svc := service("vip", "10.96.0.40", loadBalancerType(30083, v1.LoadBalancerIngress{IP: "192.168.0.250"}), externalIPs("192.168.0.250"))
+			e.start(append(flowWeb(), svc, slice(svc, v1.IPv4Protocol, ep{ip: "10.244.1.41", node: "node-b"}))...)
+			return e
+		},
+		rows: []flowRow{
+			{"the control plane's keepalived VIP, named as LB IP and externalIP, is never captured",
+				flowPacket{from: fromPod, src: "10.244.2.20", dst: "192.168.0.250", port: 80},
+				"routed 192.168.0.250:80"},
+			{"the Service's cluster IP is still served",
+				flowPacket{from: fromPod, src: "10.244.2.20", dst: "10.96.0.40", port: 80},
+				"IPVS 10.96.0.40:80/TCP -> 10.244.1.41:8080"},
+		},
+	},
+	{
+		name: "IPv6",
+		setup: func(t *testing.T) *env {
+			e := flowEnv6(t)
+			svc := service("web6", "fd00:96::10", loadBalancerType(30080, v1.LoadBalancerIngress{IP: "2001:db8:7::7"}),
+				func(s *v1.Service) { s.Spec.LoadBalancerSourceRanges = []string{"2001:db8:51::/48"} })
+			e.start(svc, slice(svc, v1.IPv6Protocol, ep{ip: "fd00:244:0:1::5", node: "node-b"}, ep{ip: "fd00:244:0:2::6", node: testNode}))
+			return e
+		},
+		rows: []flowRow{
+			{"IPv6: a pod calls the cluster IP, source kept",
+				flowPacket{from: fromPod, src: "fd00:244:0:2::20", dst: "fd00:96::10", port: 80},
+				"IPVS [fd00:96::10]:80/TCP -> [fd00:244:0:1::5]:8080 [fd00:244:0:2::6]:8080"},
+			{"IPv6: the node calls the cluster IP: masqueraded",
+				flowPacket{from: fromNode, dst: "fd00:96::10", port: 80},
+				"IPVS [fd00:96::10]:80/TCP -> [fd00:244:0:1::5]:8080 [fd00:244:0:2::6]:8080 masq random-fully"},
+			{"IPv6: an outside client on the NodePort: masqueraded",
+				flowPacket{from: fromOutside, src: "2001:db8:51::1", dst: "fd00:1::10", port: 30080},
+				"IPVS [fd00:1::10]:30080/TCP -> [fd00:244:0:1::5]:8080 [fd00:244:0:2::6]:8080 masq random-fully"},
+			{"IPv6: a client inside the source ranges on the LB IP is served",
+				flowPacket{from: fromOutside, src: "2001:db8:51::1", dst: "2001:db8:7::7", port: 80},
+				"IPVS [2001:db8:7::7]:80/TCP -> [fd00:244:0:1::5]:8080 [fd00:244:0:2::6]:8080 masq random-fully"},
+			{"IPv6: a client outside the source ranges is dropped",
+				flowPacket{from: fromOutside, src: "2001:db8:99::1", dst: "2001:db8:7::7", port: 80},
+				"DROP in KUBE-SOURCE-RANGES-FIREWALL"},
 		},
 	},
 	{
