@@ -121,6 +121,11 @@ var flowScenarios = []flowScenario{
 			})
 			sctp := service("sctp", "10.96.0.15", protocol(v1.ProtocolSCTP), nodePortType(30090))
 			objs = append(objs, sctp, slice(sctp, v1.IPv4Protocol, ep{ip: "10.244.1.40", node: "node-b"}))
+			nodeLocal := service("node-local", "10.96.0.16", internalLocal)
+			remoteOnly := service("remote-only", "10.96.0.17", internalLocal)
+			objs = append(objs,
+				nodeLocal, slice(nodeLocal, v1.IPv4Protocol, ep{ip: "10.244.1.50", node: "node-b"}, ep{ip: "10.244.2.51", node: testNode}),
+				remoteOnly, slice(remoteOnly, v1.IPv4Protocol, ep{ip: "10.244.1.52", node: "node-b"}))
 			rolling := service("rolling", "10.96.0.13")
 			draining := service("draining", "10.96.0.14")
 			objs = append(objs, empty,
@@ -173,6 +178,12 @@ var flowScenarios = []flowScenario{
 			{"ClientIP affinity: the virtual server is persistent for the affinity timeout",
 				flowPacket{from: fromPod, src: "10.244.2.20", dst: "10.96.0.12", port: 80},
 				"IPVS 10.96.0.12:80/TCP persistent 600s -> 10.244.1.20:8080 10.244.1.21:8080"},
+			{"internalTrafficPolicy Local: a pod is sent to this node's endpoint only",
+				flowPacket{from: fromPod, src: "10.244.2.20", dst: "10.96.0.16", port: 80},
+				"IPVS 10.96.0.16:80/TCP -> 10.244.2.51:8080"},
+			{"internalTrafficPolicy Local without an endpoint here: rejected, not sent to node-b",
+				flowPacket{from: fromPod, src: "10.244.2.20", dst: "10.96.0.17", port: 80},
+				"IPVS 10.96.0.17:80/TCP -> none: rejected"},
 			{"a terminating endpoint beside a ready one gets no new connection",
 				flowPacket{from: fromPod, src: "10.244.2.20", dst: "10.96.0.13", port: 80},
 				"IPVS 10.96.0.13:80/TCP -> 10.244.1.7:8080"},
@@ -383,10 +394,13 @@ var flowScenarios = []flowScenario{
 		},
 	},
 	{
-		name: "protected CIDRs",
+		name: "protected CIDRs and the externalIP allow-list",
 		setup: func(t *testing.T) *env {
-			e := flowEnv(t, func(f *forkconfig.Config) { f.ProtectedCIDRs = []string{"192.168.0.250/32"} })
-			svc := service("vip", "10.96.0.40", loadBalancerType(30083, v1.LoadBalancerIngress{IP: "192.168.0.250"}), externalIPs("192.168.0.250"))
+			e := flowEnv(t, func(f *forkconfig.Config) {
+				f.ProtectedCIDRs = []string{"192.168.0.250/32"}
+				f.ExternalIPCIDRs = []string{"198.51.100.0/24"}
+			})
+			svc := service("vip", "10.96.0.40", loadBalancerType(30083, v1.LoadBalancerIngress{IP: "192.168.0.250"}), externalIPs("192.168.0.250", "198.51.100.60", "203.0.113.60"))
 			e.start(append(flowWeb(), svc, slice(svc, v1.IPv4Protocol, ep{ip: "10.244.1.41", node: "node-b"}))...)
 			return e
 		},
@@ -394,6 +408,12 @@ var flowScenarios = []flowScenario{
 			{"the control plane's keepalived VIP, named as LB IP and externalIP, is never captured",
 				flowPacket{from: fromPod, src: "10.244.2.20", dst: "192.168.0.250", port: 80},
 				"routed 192.168.0.250:80"},
+			{"an externalIP inside --ipvs-external-ip-cidrs is served",
+				flowPacket{from: fromOutside, src: "192.0.2.1", dst: "198.51.100.60", port: 80},
+				"IPVS 198.51.100.60:80/TCP -> 10.244.1.41:8080 masq random-fully"},
+			{"an externalIP outside --ipvs-external-ip-cidrs is not captured",
+				flowPacket{from: fromPod, src: "10.244.2.20", dst: "203.0.113.60", port: 80},
+				"routed 203.0.113.60:80"},
 			{"the Service's cluster IP is still served",
 				flowPacket{from: fromPod, src: "10.244.2.20", dst: "10.96.0.40", port: 80},
 				"IPVS 10.96.0.40:80/TCP -> 10.244.1.41:8080"},
