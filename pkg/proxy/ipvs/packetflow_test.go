@@ -66,7 +66,11 @@ func (p flowPacket) String() string {
 	if proto == "" {
 		proto = "tcp"
 	}
-	s := fmt.Sprintf("%s %s -> %s:%d/%s", p.from, p.src, p.dst, p.port, proto)
+	src := p.src
+	if src == "" {
+		src = "(source chosen by the kernel)"
+	}
+	s := fmt.Sprintf("%s %s -> %s/%s", p.from, src, netip.AddrPortFrom(netip.MustParseAddr(p.dst), uint16(p.port)), proto)
 	if p.mark != 0 {
 		s += fmt.Sprintf(" mark %#x", p.mark)
 	}
