@@ -395,7 +395,13 @@ func (s *paritySide) converge(want, gone []string, applied time.Time, budget tim
 				s.dump, s.took = full, max(firstSeen.Sub(applied), 0)
 				return nil
 			}
-			prevFull, last = full, fmt.Errorf("ipsets or chains still changing")
+			var changed []string
+			if prevFull != nil {
+				// '-' the previous read only, '+' this one only: what keeps changing.
+				changed, _ = parityDiff(prevFull, full)
+			}
+			prevFull, last = full, fmt.Errorf("ipsets or chains still changing: %d line(s) between the last two reads, e.g. %q",
+				len(changed), changed[:min(8, len(changed))])
 		}
 		time.Sleep(2 * time.Second)
 	}
