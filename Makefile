@@ -13,8 +13,17 @@
 #   make test     install-deps, verify, unit, lab-unit, e2e, bench-short, timed (hack/test.sh; what CI runs)
 #   make clean    remove bin/ (_output/, with the upstream tools hack/build-tools.sh built, stays)
 
-VERSION ?= v1.37.2-ipvs.0
+# The fork's version: the upstream release it tracks + build metadata ipvs.N (build/README.md,
+# "Versions"). kubernetes_build_info and --version=raw carry
+# the commit, the tree state and the build date; SOURCE_DATE_EPOCH (default: the commit's time)
+# makes the build date, and so the binary, reproducible.
+VERSION ?= v1.37.2+ipvs.1
 GO      ?= go
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+export SOURCE_DATE_EPOCH
+GIT_COMMIT     ?= $(shell git rev-parse HEAD 2>/dev/null)
+GIT_TREE_STATE ?= $(shell if [ -z "$$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then echo clean; else echo dirty; fi)
+BUILD_DATE     := $(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ)
 
 # One build configuration for every target and script (static, trimmed paths): go vet, the
 # tests, staticcheck, the e2e and bench binaries and bin/kube-proxy then share one build cache,
@@ -30,7 +39,10 @@ PKG     := github.com/kube-proxy-ipvs/kube-proxy-ipvs
 LDFLAGS := -s -w -X $(PKG)/pkg/version.Fork=$(VERSION) \
            -X k8s.io/component-base/version.gitVersion=$(VERSION) \
            -X k8s.io/component-base/version.gitMajor=1 \
-           -X k8s.io/component-base/version.gitMinor=37
+           -X k8s.io/component-base/version.gitMinor=37 \
+           -X k8s.io/component-base/version.gitCommit=$(GIT_COMMIT) \
+           -X k8s.io/component-base/version.gitTreeState=$(GIT_TREE_STATE) \
+           -X k8s.io/component-base/version.buildDate=$(BUILD_DATE)
 
 .PHONY: all build unit lab-unit fuzz verify e2e demo test clean install-deps tools bench bench-short
 
