@@ -11,13 +11,16 @@
 #   make parity   upstream vs ours on generated cluster states, SEEDS (default 20) x every config variant (hack/parity.sh; PARITY_SEED=N replays)
 #   make soak     ours alone under an hour of API churn at S=1000: memory, fds, failed connections, final state (hack/soak.sh; SOAK_DURATION, SOAK_SIZE)
 #   make test     install-deps, verify, unit, lab-unit, e2e, bench-short, timed (hack/test.sh; what CI runs)
+#   make image    the kube-proxy image for linux/amd64 and arm64 without Docker: OCI layout and docker-archives in _output/images (build/image.sh, build/README.md)
+#   make image-test  builds the image twice (same digest), checks its contents, runs its binaries (build/test.sh)
 #   make clean    remove bin/ (_output/, with the upstream tools hack/build-tools.sh built, stays)
 
 # The fork's version: the upstream release it tracks + build metadata ipvs.N (build/README.md,
-# "Versions"). kubernetes_build_info and --version=raw carry
+# "Versions"); the image tag writes its '+' as '-'. kubernetes_build_info and --version=raw carry
 # the commit, the tree state and the build date; SOURCE_DATE_EPOCH (default: the commit's time)
 # makes the build date, and so the binary, reproducible.
 VERSION ?= v1.37.2+ipvs.1
+IMAGE_TAG ?= $(subst +,-,$(VERSION))
 GO      ?= go
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 export SOURCE_DATE_EPOCH
@@ -44,12 +47,19 @@ LDFLAGS := -s -w -X $(PKG)/pkg/version.Fork=$(VERSION) \
            -X k8s.io/component-base/version.gitTreeState=$(GIT_TREE_STATE) \
            -X k8s.io/component-base/version.buildDate=$(BUILD_DATE)
 
-.PHONY: all build unit lab-unit fuzz verify e2e demo test clean install-deps tools bench bench-short
+.PHONY: all build unit image image-test lab-unit fuzz verify e2e demo test clean install-deps tools bench bench-short
 
 all: build
 
 build:
 	$(GO) build -mod=vendor -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kube-proxy
+
+# IMAGE_OUT, IMAGE_REPO, ARCHS, UPDATE_LOCK=1: see build/image.sh.
+image:
+	VERSION='$(VERSION)' IMAGE_TAG='$(IMAGE_TAG)' LDFLAGS='$(LDFLAGS)' build/image.sh
+
+image-test:
+	VERSION='$(VERSION)' IMAGE_TAG='$(IMAGE_TAG)' LDFLAGS='$(LDFLAGS)' build/test.sh
 
 unit:
 	$(GO) test -mod=vendor $$($(GO) list -mod=vendor ./... | grep -v /test/e2e)
