@@ -2,7 +2,8 @@
 # make image-test: builds the image twice into two output directories and checks
 #   - both builds give the same index digest (reproducible), both archs are in the index,
 #     the labels/annotations are there and right;
-#   - each docker-archive: manifest.json's RepoTags, the config's and layers' digests;
+#   - each docker-archive: manifest.json's RepoTags, the config's and layers' digests; skopeo
+#     reads the layout and the archives;
 #   - the amd64 root filesystem: the files kube-proxy runs are there, no shell, no apt/dpkg, no script;
 #   - kube-proxy (static) runs from it: --version, --version=raw (commit, build date);
 #   - as root: in a chroot, in a new network namespace (the host's rules are not read or
@@ -76,6 +77,19 @@ for arch in "${ARCHS[@]}"; do
   gz[$arch]=$(blob "$man" | jq '[.layers[].size] | add')
   raw[$arch]=$(for l in $(jq -r '.[0].Layers[]' "$a/manifest.json"); do stat -c %s "$a/$l"; done | awk '{s += $1} END {print s}')
 done
+
+# An independent reader (skopeo, containers/image, the library podman and cri-o use): the
+# layout's index with every arch, and each docker-archive, copied out blob by blob.
+if command -v skopeo >/dev/null; then
+  check "skopeo copies the OCI layout's index, every arch" skopeo copy -q --all "oci:$O/oci:$TAG" "dir:$T/skopeo-oci"
+  for arch in "${ARCHS[@]}"; do
+    check "skopeo copies the $arch docker-archive" skopeo copy -q "docker-archive:$O/kube-proxy-$TAG-linux-$arch.tar" "oci:$T/skopeo-$arch:$TAG"
+    got=$(skopeo inspect --override-arch "$arch" "oci:$O/oci:$TAG" | jq -r .Architecture || true)
+    check "skopeo resolves the index for $arch" [ "$got" = "$arch" ]
+  done
+else
+  echo "image-test: skip the skopeo checks (hack/install-deps.sh installs it)"
+fi
 
 # --- the amd64 root filesystem -----------------------------------------------------------------
 R=$T/rootfs-amd64; mkdir -p "$R"
