@@ -6,6 +6,7 @@
 #     reads the layout and the archives;
 #   - the amd64 root filesystem: the files kube-proxy runs are there, no shell, no apt/dpkg, no script;
 #   - kube-proxy (static) runs from it: --version, --version=raw (commit, build date);
+#   - as root, with containerd: ctr imports both archives as kind does, and the amd64 image runs;
 #   - as root: in a chroot, in a new network namespace (the host's rules are not read or
 #     touched), the Debian binaries find their libraries, and iptables-wrapper picks nft on an
 #     empty node, legacy where kubelet's hint is in legacy, nft where it is in nft;
@@ -161,6 +162,44 @@ if [ "$(id -u)" = 0 ] && unshare --net --mount --pid --fork true 2>/dev/null; th
   reset
 else
   echo "image-test: skip the chroot checks (need root and unshare)"
+fi
+
+# --- containerd: what `ctr images import` and `kind load image-archive` do ---------------------
+# A private containerd (its own root, state and socket; no CRI plugin), stopped at the end. kind
+# runs `ctr -n k8s.io images import --all-platforms --digests --snapshotter=... -` on the node.
+# Then the amd64 image runs as a container (runc, its own network namespace: the host's rules
+# are not touched): go-runner starts kube-proxy, and iptables-wrapper decides.
+if [ "$(id -u)" = 0 ] && command -v containerd >/dev/null && command -v ctr >/dev/null && command -v runc >/dev/null; then
+  CD=$T/containerd
+  sock=$(mktemp -d /tmp/image-test-ctr.XXXXXX) # a socket path must stay short
+  mkdir -p "$CD"
+  printf '%s\n' 'version = 2' "root = \"$CD/root\"" "state = \"$sock/state\"" \
+    'disabled_plugins = ["io.containerd.grpc.v1.cri"]' \
+    '[grpc]' "  address = \"$sock/containerd.sock\"" '[ttrpc]' "  address = \"$sock/containerd-ttrpc.sock\"" \
+    >"$CD/config.toml"
+  containerd --config "$CD/config.toml" >"$CD/log" 2>&1 &
+  cpid=$!
+  trap 'kill $cpid 2>/dev/null; wait $cpid 2>/dev/null; rm -rf "$sock"' EXIT
+  C=(ctr --address "$sock/containerd.sock" -n k8s.io)
+  for _ in $(seq 50); do "${C[@]}" version >/dev/null 2>&1 && break; sleep 0.2; done
+  for arch in "${ARCHS[@]}"; do
+    check "ctr images import (kind's flags) takes the $arch archive" \
+      "${C[@]}" images import --all-platforms --digests --snapshotter native "$O/kube-proxy-$TAG-linux-$arch.tar"
+    got=$("${C[@]}" images ls -q | grep -cxF "$REPO:$TAG" || true)
+    check "containerd names it $REPO:$TAG" [ "$got" = 1 ]
+    "${C[@]}" images rm "$REPO:$TAG" >/dev/null 2>&1 || true
+  done
+  "${C[@]}" images import --snapshotter native "$O/kube-proxy-$TAG-linux-amd64.tar" >/dev/null
+  got=$(timeout 120 "${C[@]}" run --rm --snapshotter native "$REPO:$TAG" image-test-version \
+    /go-runner /usr/local/bin/kube-proxy --version 2>&1 || true)
+  check "container: /go-runner /usr/local/bin/kube-proxy --version prints the version" grep -q "^Kubernetes $VERSION " <<<"$got"
+  got=$(timeout 120 "${C[@]}" run --rm --snapshotter native --privileged "$REPO:$TAG" image-test-wrapper \
+    /usr/sbin/iptables-wrapper detect 2>&1 || true)
+  check "container (privileged, own netns): iptables-wrapper detect: $got" grep -q '^nft ' <<<"$got"
+  kill $cpid; wait $cpid 2>/dev/null || true
+  rm -rf "$sock"; trap - EXIT
+else
+  echo "image-test: skip the containerd checks (need root, containerd, ctr, runc)"
 fi
 
 # --- sizes -------------------------------------------------------------------------------------
