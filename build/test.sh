@@ -197,7 +197,7 @@ if [ "$(id -u)" = 0 ] && command -v containerd >/dev/null && command -v ctr >/de
     /usr/sbin/iptables-wrapper detect 2>&1 || true)
   check "container (privileged, own netns): iptables-wrapper detect: $got" grep -q '^nft ' <<<"$got"
   kill $cpid; wait $cpid 2>/dev/null || true
-  rm -rf "$sock" "$CD/root"; trap - EXIT # its content store and snapshots: about 1 GB
+  rm -rf "$sock" "$CD/root"; trap - EXIT # its content store and snapshots: about 500 MB
 else
   echo "image-test: skip the containerd checks (need root, containerd, ctr, runc)"
 fi
