@@ -162,8 +162,7 @@ func (s *ProxyServer) startInformers(ctx context.Context) error {
 
 	nodes := config.NewNodeConfig(ctx, s.NodeManager.NodeInformer(), resync)
 	nodes.RegisterEventHandler(s.NodeManager)
-	topology := config.NewNodeTopologyConfig(ctx, s.NodeManager.NodeInformer(), resync)
-	topology.RegisterEventHandler(s.Proxier)
+	startTopology(ctx, s.NodeManager.NodeInformer(), s.NodeName, resync, s.Proxier)
 	go nodes.Run(wait.NeverStop)
 	return nil
 }

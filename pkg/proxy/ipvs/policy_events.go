@@ -65,7 +65,7 @@ func (s *policyState) reporter(svc types.NamespacedName, exclude string) string 
 		}
 	}
 	consider(s.nodeName)
-	for node := range s.nodes {
+	for _, node := range s.addrs.nodeNames {
 		if node != s.nodeName {
 			consider(node)
 		}

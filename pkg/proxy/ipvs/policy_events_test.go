@@ -32,7 +32,7 @@ func TestClusterWideDecisionReportedOnce(t *testing.T) {
 	reporters := map[string]bool{}
 	for name := range nodes {
 		e, rec := policyEnv(t, nil)
-		e.p.nodeName, e.p.policy.nodeName = name, name
+		e.p.nodeName, e.p.policy.nodeName, e.p.intake = name, name, newClusterIntake(e.p.family, name)
 		if err := e.nd.SetAddresses("eth0", nodes[name]); err != nil {
 			t.Fatal(err)
 		}

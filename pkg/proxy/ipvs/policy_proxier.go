@@ -58,15 +58,8 @@ type policyState struct {
 	restrict         bool
 	allowed          []netip.Prefix
 
-	// nodes are every Node's addresses in family; apiserver the apiserver's endpoints in
-	// family. otherNodes, apiEndpoints and apiAddrs are derived from them for NodeContext,
-	// rebuilt when they change (NodeContext shares them read-only).
-	nodes        map[string][]netip.Addr
-	apiserver    []netip.AddrPort
-	ownAddrs     map[netip.Addr]bool
-	otherNodes   map[netip.Addr]string
-	apiEndpoints map[netip.AddrPort]bool
-	apiAddrs     map[netip.Addr]bool
+	// addrs are the cluster's addresses as the sync last took them (intake.go).
+	addrs *clusterAddrView
 
 	// byPort are the decisions of each service port's last desired state; ports indexes them
 	// by Service; touched are the Services whose decisions may have changed since the last
@@ -87,7 +80,7 @@ func newPolicyState(family v1.IPFamily, nodeName string, fork forkconfig.Config)
 		protected:        prefixesInFamily(family, forkconfig.Prefixes(fork.ProtectedCIDRs)),
 		restrict:         len(fork.ExternalIPCIDRs) > 0,
 		allowed:          prefixesInFamily(family, forkconfig.Prefixes(fork.ExternalIPCIDRs)),
-		nodes:            map[string][]netip.Addr{},
+		addrs:            newClusterIntake(family, nodeName).view,
 		byPort:           map[proxy.ServicePortName][]AddressDecision{},
 		ports:            map[types.NamespacedName]sets.Set[proxy.ServicePortName]{},
 		uids:             map[types.NamespacedName]types.UID{},
@@ -95,7 +88,6 @@ func newPolicyState(family v1.IPFamily, nodeName string, fork forkconfig.Config)
 		reported:         map[types.NamespacedName]sets.Set[AddressDecision]{},
 		counts:           map[Reason]int{},
 	}
-	s.rebuild()
 	return s
 }
 
@@ -109,98 +101,22 @@ func prefixesInFamily(family v1.IPFamily, ps []netip.Prefix) []netip.Prefix {
 	return out
 }
 
-func (s *policyState) rebuild() {
-	s.ownAddrs = map[netip.Addr]bool{}
-	for _, a := range s.nodes[s.nodeName] {
-		s.ownAddrs[a] = true
-	}
-	s.otherNodes = map[netip.Addr]string{}
-	names := make([]string, 0, len(s.nodes))
-	for n := range s.nodes {
-		names = append(names, n)
-	}
-	sort.Strings(names) // an address two Nodes list is reported with the same name every time
-	for _, n := range names {
-		if n == s.nodeName {
-			continue
-		}
-		for _, a := range s.nodes[n] {
-			if _, ok := s.otherNodes[a]; !ok {
-				s.otherNodes[a] = n
-			}
-		}
-	}
-	s.apiEndpoints = map[netip.AddrPort]bool{}
-	s.apiAddrs = map[netip.Addr]bool{}
-	for _, ep := range s.apiserver {
-		s.apiEndpoints[ep] = true
-		s.apiAddrs[ep.Addr()] = true
-	}
-}
-
 // fill puts the policies' inputs into a NodeContext.
 func (s *policyState) fill(ctx *NodeContext) {
 	ctx.LBIngressUnboundByDefault = s.unboundByDefault
-	ctx.OwnNodeAddresses = s.ownAddrs
-	ctx.OtherNodeAddresses = s.otherNodes
-	ctx.APIServerEndpoints = s.apiEndpoints
-	ctx.APIServerAddresses = s.apiAddrs
+	ctx.OwnNodeAddresses = s.addrs.ownAddrs
+	ctx.OtherNodeAddresses = s.addrs.otherNodes
+	ctx.APIServerEndpoints = s.addrs.apiEndpoints
+	ctx.APIServerAddresses = s.addrs.apiAddrs
 	ctx.ProtectedCIDRs = s.protected
 	ctx.RestrictExternalIPs = s.restrict
 	ctx.ExternalIPCIDRs = s.allowed
 }
 
-// setNode records a Node's addresses; it reports whether they changed.
-func (s *policyState) setNode(node string, addrs []netip.Addr) bool {
-	var in []netip.Addr
-	for _, a := range addrs {
-		if a = a.Unmap(); inFamily(s.family, a) && !slices.Contains(in, a) {
-			in = append(in, a)
-		}
-	}
-	slices.SortFunc(in, func(a, b netip.Addr) int { return a.Compare(b) })
-	old, had := s.nodes[node]
-	if (had && slices.Equal(old, in)) || (!had && len(in) == 0) {
-		return false
-	}
-	if len(in) == 0 {
-		delete(s.nodes, node)
-	} else {
-		s.nodes[node] = in
-	}
-	s.rebuild()
-	return true
-}
-
-// setAPIServer records the apiserver's endpoints; it reports whether they changed.
-func (s *policyState) setAPIServer(eps []netip.AddrPort) bool {
-	var in []netip.AddrPort
-	for _, ep := range eps {
-		ep = netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())
-		if inFamily(s.family, ep.Addr()) && !slices.Contains(in, ep) {
-			in = append(in, ep)
-		}
-	}
-	slices.SortFunc(in, func(a, b netip.AddrPort) int { return a.Compare(b) })
-	if slices.Equal(s.apiserver, in) {
-		return false
-	}
-	s.apiserver = in
-	s.rebuild()
-	return true
-}
-
-// OnNodeAddresses is part of ClusterAddressHandler.
+// OnNodeAddresses is part of ClusterAddressHandler. It does not wait for a running sync
+// (intake.go); the next sync recomputes every service port.
 func (p *Proxier) OnNodeAddresses(node string, addrs []netip.Addr) {
-	p.mu.Lock()
-	changed := p.policy.setNode(node, addrs)
-	if changed {
-		// Any service port may name the address: recompute them all (no kernel I/O when the
-		// outcome is the same).
-		p.allPortsDirty = true
-	}
-	p.mu.Unlock()
-	if changed && p.initialized.Load() {
+	if p.intake.setNode(node, addrs) && p.initialized.Load() {
 		p.Sync()
 	}
 }
@@ -210,14 +126,26 @@ func (p *Proxier) OnNodeDelete(node string) { p.OnNodeAddresses(node, nil) }
 
 // OnAPIServerEndpoints is part of ClusterAddressHandler.
 func (p *Proxier) OnAPIServerEndpoints(eps []netip.AddrPort) {
-	p.mu.Lock()
-	changed := p.policy.setAPIServer(eps)
-	if changed {
+	if p.intake.setAPIServer(eps) && p.initialized.Load() {
+		p.Sync()
+	}
+}
+
+// takeIntake applies what the cluster-input handlers delivered since the last sync; a change
+// to the cluster's addresses, the service CIDRs or the topology labels can change any service
+// port, so every one is recomputed then (no kernel I/O where the outcome is the same).
+func (p *Proxier) takeIntake() {
+	c := p.intake.take()
+	if c.view != nil {
+		p.policy.addrs = c.view
 		p.allPortsDirty = true
 	}
-	p.mu.Unlock()
-	if changed && p.initialized.Load() {
-		p.Sync()
+	if c.cidrsSet && p.svcAddrs.setCIDRs(c.cidrs) {
+		p.allPortsDirty = true
+	}
+	if c.topoSet {
+		p.topologyLabels = c.topology
+		p.allPortsDirty = true
 	}
 }
 

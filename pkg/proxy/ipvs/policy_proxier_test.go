@@ -275,27 +275,30 @@ func TestProtectedAndAllowedCIDRs(t *testing.T) {
 }
 
 func TestDualStackProxierForwardsClusterAddresses(t *testing.T) {
-	p4 := &Proxier{family: v1.IPv4Protocol, policy: newPolicyState(v1.IPv4Protocol, testNode, forkconfig.Default())}
-	p6 := &Proxier{family: v1.IPv6Protocol, policy: newPolicyState(v1.IPv6Protocol, testNode, forkconfig.Default())}
+	p4 := &Proxier{family: v1.IPv4Protocol, intake: newClusterIntake(v1.IPv4Protocol, testNode)}
+	p6 := &Proxier{family: v1.IPv6Protocol, intake: newClusterIntake(v1.IPv6Protocol, testNode)}
 	d := newDualStackProxier(p4, p6)
 	var h ClusterAddressHandler = d
 	h.OnNodeAddresses("node-b", []netip.Addr{addr("192.168.0.11"), addr("fd00:1::11")})
 	h.OnAPIServerEndpoints([]netip.AddrPort{apiEndpoint, netip.MustParseAddrPort("[fd00:1::10]:6443")})
-	if p4.policy.otherNodes[addr("192.168.0.11")] != "node-b" || p6.policy.otherNodes[addr("fd00:1::11")] != "node-b" {
-		t.Errorf("node addresses not given to both families: %v %v", p4.policy.otherNodes, p6.policy.otherNodes)
+	v4, v6 := p4.intake.currentView(), p6.intake.currentView()
+	if v4.otherNodes[addr("192.168.0.11")] != "node-b" || v6.otherNodes[addr("fd00:1::11")] != "node-b" {
+		t.Errorf("node addresses not given to both families: %v %v", v4.otherNodes, v6.otherNodes)
 	}
-	if _, ok := p4.policy.otherNodes[addr("fd00:1::11")]; ok {
+	if _, ok := v4.otherNodes[addr("fd00:1::11")]; ok {
 		t.Errorf("the IPv4 proxier holds an IPv6 address")
 	}
-	if !p4.policy.apiEndpoints[apiEndpoint] || !p6.policy.apiEndpoints[netip.MustParseAddrPort("[fd00:1::10]:6443")] || len(p4.policy.apiEndpoints) != 1 {
-		t.Errorf("apiserver endpoints: %v %v", p4.policy.apiEndpoints, p6.policy.apiEndpoints)
+	if !v4.apiEndpoints[apiEndpoint] || !v6.apiEndpoints[netip.MustParseAddrPort("[fd00:1::10]:6443")] || len(v4.apiEndpoints) != 1 {
+		t.Errorf("apiserver endpoints: %v %v", v4.apiEndpoints, v6.apiEndpoints)
 	}
 	h.OnNodeDelete("node-b")
-	if len(p4.policy.otherNodes)+len(p6.policy.otherNodes) != 0 {
+	if len(p4.intake.currentView().otherNodes)+len(p6.intake.currentView().otherNodes) != 0 {
 		t.Errorf("node-b not forgotten")
 	}
-	if !p4.allPortsDirty || !p6.allPortsDirty {
-		t.Errorf("a cluster address change must recompute every service port")
+	for _, p := range []*Proxier{p4, p6} {
+		if p.intake.take().view == nil {
+			t.Errorf("%s: a cluster address change must reach the next sync", p.family)
+		}
 	}
 }
 

@@ -118,6 +118,9 @@ type Proxier struct {
 	health     healthChecks
 	// policy is the LB binding policy's and address guard's state (policy_proxier.go).
 	policy *policyState
+	// intake holds the cluster inputs handlers delivered for the next sync (intake.go); it
+	// has its own lock.
+	intake *clusterIntake
 	// svcAddrs are the cluster IPs and service CIDRs the guard refuses (policy_serviceaddrs.go).
 	svcAddrs *serviceAddrs
 	// vxlanPorts are the node's VXLAN ports as last read (masquerade.go).
@@ -177,6 +180,7 @@ func NewProxier(ctx context.Context, cfg Config, k Kernel, sysctl utilsysctl.Int
 		noLocal:       map[proxy.ServicePortName]noLocalEndpoints{},
 		health:        healthChecks{ports: map[proxy.ServicePortName]uint16{}, dirty: true},
 		policy:        newPolicyState(cfg.Family, cfg.NodeName, cfg.Fork),
+		intake:        newClusterIntake(cfg.Family, cfg.NodeName),
 		svcAddrs:      newServiceAddrs(),
 	}
 	p.reconciler.rulesGen = k.RulesetGen
@@ -282,25 +286,19 @@ func (p *Proxier) OnEndpointSlicesSynced() {
 	_ = p.syncProxyRules()
 }
 
-// OnTopologyChange recomputes every service port: topology hints depend on the node's labels.
+// OnTopologyChange recomputes every service port at the next sync: topology hints depend on
+// the node's labels. It does not wait for a running sync (intake.go).
 func (p *Proxier) OnTopologyChange(labels map[string]string) {
-	p.mu.Lock()
-	p.topologyLabels = labels
-	p.allPortsDirty = true
-	p.mu.Unlock()
+	p.intake.setTopology(labels)
 	p.Sync()
 }
 
 // OnServiceCIDRsChanged records the service CIDRs for the address guard (upstream's IPVS
 // proxier does not use them).
+// It does not wait for a running sync (intake.go).
 func (p *Proxier) OnServiceCIDRsChanged(cidrs []string) {
-	p.mu.Lock()
-	changed := p.svcAddrs.setCIDRs(serviceCIDRsIn(p.family, cidrs))
-	if changed {
-		p.allPortsDirty = true
-	}
-	p.mu.Unlock()
-	if changed && p.initialized.Load() {
+	p.intake.setServiceCIDRs(serviceCIDRsIn(p.family, cidrs))
+	if p.initialized.Load() {
 		p.Sync()
 	}
 }
@@ -355,6 +353,7 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 
 	// The labels come from the Node informer, not from the kernel: a zone change must reach
 	// this sync's desired state, not wait for the next verification.
+	p.takeIntake()
 	p.nodeCtx.TopologyLabels = p.topologyLabels
 	p.applyForkContext()
 	if p.allPortsDirty {
