@@ -8,8 +8,9 @@ package e2e
 // (docs/address-guard.md, docs/security.md): externalIPs and LoadBalancer ingress IPs equal to a
 // node's, the apiserver's or a cluster IP, or inside the service CIDR (they come from
 // 192.168.200.0/24 and 192.168.100.0/24, one Service each, so no two Services claim one virtual
-// server), and the bind-lb-ingress annotation with the value "false" (docs/lb-ingress-binding.md;
-// "true" and an invalid value, which mean upstream's behaviour, are generated).
+// server), the bind-lb-ingress annotation with the value "false", and "true" on a Service whose
+// ingress has ipMode Proxy (docs/lb-ingress-binding.md; "true" on VIP-mode ingress and an
+// invalid value, which mean upstream's behaviour, are generated).
 
 import (
 	"fmt"
@@ -215,7 +216,10 @@ func (g *parityGen) setLBIngress(name string) {
 		ip := g.freeIP("192.168.100.", g.w.usedLBIP)
 		g.w.LBIPs[name] = append(g.w.LBIPs[name], ip)
 		mode := corev1.LoadBalancerIPModeVIP
-		if g.chance(15) {
+		// The annotation "true" binds an ipMode Proxy entry too, where upstream leaves it
+		// alone (docs/lb-ingress-binding.md): that pair is not generated. The draw is made
+		// either way so that every other seed's world stays as it was.
+		if g.chance(15) && g.w.Services[name].Annotations[parityBindLBIngress] != "true" {
 			mode = corev1.LoadBalancerIPModeProxy
 		}
 		g.w.LBModes[name][ip] = mode

@@ -98,6 +98,15 @@ func TestParityGenCoverage(t *testing.T) {
 				if len(w.LBIPs[name]) > 0 {
 					mark("lbIngress")
 				}
+				if s.Annotations[parityBindLBIngress] == "true" {
+					mark("bind=true")
+				}
+				for ip, mode := range w.LBModes[name] {
+					mark("ipMode=" + string(mode))
+					if mode == corev1.LoadBalancerIPModeProxy && s.Annotations[parityBindLBIngress] == "true" {
+						t.Errorf("seed %d: Service %s binds its ipMode Proxy ingress %s by annotation, which the fork does by design", seed, name, ip)
+					}
+				}
 				for _, a := range addrs {
 					ip := net.ParseIP(a)
 					if ip == nil || svcCIDR.Contains(ip) || nodeNet.Contains(ip) || podNet.Contains(ip) {
@@ -129,7 +138,7 @@ func TestParityGenCoverage(t *testing.T) {
 	}
 	for _, k := range []string{"ClusterIP", "NodePort", "LoadBalancer", "ExternalName", "Headless", "TCP", "UDP", "SCTP",
 		"etp=Local", "etp=Cluster", "itp=Local", "itp=Cluster", "affinity=ClientIP", "td=PreferSameZone", "td=PreferSameNode",
-		"td=PreferClose", "topology-mode", "sourceRanges", "externalIPs", "lbIngress", "terminating", "on node1", "on node2",
+		"td=PreferClose", "topology-mode", "sourceRanges", "externalIPs", "lbIngress", "ipMode=VIP", "ipMode=Proxy", "bind=true", "terminating", "on node1", "on node2",
 		"hints", "cond=TTF", "cond=FFT", "cond=FTT", "cond=---"} {
 		if !seen[k] {
 			t.Errorf("never generated: %s", k)

@@ -49,9 +49,7 @@ type clusterAddrView struct {
 }
 
 func newClusterIntake(family v1.IPFamily, nodeName string) *clusterIntake {
-	in := &clusterIntake{family: family, nodeName: nodeName, nodes: map[string][]netip.Addr{}}
-	in.view = in.buildView()
-	return in
+	return &clusterIntake{family: family, nodeName: nodeName, nodes: map[string][]netip.Addr{}, view: buildAddrView(nodeName, nil, nil)}
 }
 
 // setNode records a Node's addresses (none: the Node is gone); it reports whether they
@@ -75,7 +73,7 @@ func (in *clusterIntake) setNode(node string, addrs []netip.Addr) bool {
 	} else {
 		in.nodes[node] = mine
 	}
-	in.view, in.viewPending = in.buildView(), true
+	in.view, in.viewPending = buildAddrView(in.nodeName, in.nodes, in.apiserver), true
 	return true
 }
 
@@ -95,7 +93,7 @@ func (in *clusterIntake) setAPIServer(eps []netip.AddrPort) bool {
 		return false
 	}
 	in.apiserver = mine
-	in.view, in.viewPending = in.buildView(), true
+	in.view, in.viewPending = buildAddrView(in.nodeName, in.nodes, in.apiserver), true
 	return true
 }
 
@@ -140,38 +138,33 @@ func (in *clusterIntake) take() intakeChanges {
 	return c
 }
 
-// currentView is the latest view, taken or not.
-func (in *clusterIntake) currentView() *clusterAddrView {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return in.view
-}
-
-func (in *clusterIntake) buildView() *clusterAddrView {
+// buildAddrView derives the view of nodes' addresses and the apiserver's endpoints for the
+// proxier of nodeName.
+func buildAddrView(nodeName string, nodes map[string][]netip.Addr, apiserver []netip.AddrPort) *clusterAddrView {
 	v := &clusterAddrView{
 		ownAddrs:     map[netip.Addr]bool{},
 		otherNodes:   map[netip.Addr]string{},
 		apiEndpoints: map[netip.AddrPort]bool{},
 		apiAddrs:     map[netip.Addr]bool{},
 	}
-	for _, a := range in.nodes[in.nodeName] {
+	for _, a := range nodes[nodeName] {
 		v.ownAddrs[a] = true
 	}
-	for n := range in.nodes {
+	for n := range nodes {
 		v.nodeNames = append(v.nodeNames, n)
 	}
 	sort.Strings(v.nodeNames) // an address two Nodes list is reported with the same name every time
 	for _, n := range v.nodeNames {
-		if n == in.nodeName {
+		if n == nodeName {
 			continue
 		}
-		for _, a := range in.nodes[n] {
+		for _, a := range nodes[n] {
 			if _, ok := v.otherNodes[a]; !ok {
 				v.otherNodes[a] = n
 			}
 		}
 	}
-	for _, ep := range in.apiserver {
+	for _, ep := range apiserver {
 		v.apiEndpoints[ep] = true
 		v.apiAddrs[ep.Addr()] = true
 	}

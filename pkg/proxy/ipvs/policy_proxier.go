@@ -50,7 +50,6 @@ var (
 // cluster rather than the Service, and what was last reported per Service. Guarded by
 // Proxier.mu.
 type policyState struct {
-	family   v1.IPFamily
 	nodeName string
 
 	unboundByDefault bool
@@ -74,13 +73,12 @@ type policyState struct {
 
 func newPolicyState(family v1.IPFamily, nodeName string, fork forkconfig.Config) *policyState {
 	s := &policyState{
-		family:           family,
 		nodeName:         nodeName,
 		unboundByDefault: !fork.BindLoadBalancerIngress,
 		protected:        prefixesInFamily(family, forkconfig.Prefixes(fork.ProtectedCIDRs)),
 		restrict:         len(fork.ExternalIPCIDRs) > 0,
 		allowed:          prefixesInFamily(family, forkconfig.Prefixes(fork.ExternalIPCIDRs)),
-		addrs:            newClusterIntake(family, nodeName).view,
+		addrs:            buildAddrView(nodeName, nil, nil),
 		byPort:           map[proxy.ServicePortName][]AddressDecision{},
 		ports:            map[types.NamespacedName]sets.Set[proxy.ServicePortName]{},
 		uids:             map[types.NamespacedName]types.UID{},

@@ -294,8 +294,7 @@ func (p *Proxier) OnTopologyChange(labels map[string]string) {
 }
 
 // OnServiceCIDRsChanged records the service CIDRs for the address guard (upstream's IPVS
-// proxier does not use them).
-// It does not wait for a running sync (intake.go).
+// proxier does not use them). It does not wait for a running sync (intake.go).
 func (p *Proxier) OnServiceCIDRsChanged(cidrs []string) {
 	p.intake.setServiceCIDRs(serviceCIDRsIn(p.family, cidrs))
 	if p.initialized.Load() {
