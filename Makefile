@@ -1,7 +1,7 @@
 # kube-proxy-ipvs: build, checks and tests. Everything builds from vendor/ (-mod=vendor).
 #   make build    bin/kube-proxy, stamped with $(VERSION)
 #   make verify   gofmt, go vet, staticcheck, vendor/ up to date, import rules (hack/verify.sh)
-#   make unit     unit tests (everything but test/e2e, which needs the lab)
+#   make unit     unit tests (everything but test/e2e, which needs the lab; hack/tools's too)
 #   make lab-unit the kernel adapters' tests on the lab kernel (one QEMU guest per package)
 #   make fuzz     every Go fuzz target, FUZZTIME (30s) each, one at a time (hack/fuzz.sh; go test runs their seeds)
 #   make e2e      end-to-end tests in the QEMU IPVS lab (hack/e2e.sh)
@@ -61,8 +61,12 @@ image:
 image-test:
 	VERSION='$(VERSION)' IMAGE_TAG='$(IMAGE_TAG)' LDFLAGS='$(LDFLAGS)' build/test.sh
 
+# The second line: hack/tools's tests (kubeadm's upgrade of deploy/kubeadm-settings, hack/kind's
+# configs through kind's loader), which use kubeadm's and kind's Go packages from that
+# non-vendored module (the module cache or the Go module proxy, as hack/build-tools.sh).
 unit:
 	$(GO) test -mod=vendor $$($(GO) list -mod=vendor ./... | grep -v /test/e2e)
+	cd hack/tools && GOFLAGS='-mod=mod -trimpath' GOWORK=off $(GO) test ./...
 
 verify:
 	hack/verify.sh
