@@ -36,9 +36,8 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// kubeadmInit runs kubeadm's kube-proxy addon phase as `kubeadm init` does, ipvs mode, with the
-// given patches directory ("" for none), on a fake API.
-func kubeadmInit(t *testing.T, patches string) *fake.Clientset {
+// kubeadmConfig is kubeadm's defaulted configuration for one control-plane node.
+func kubeadmConfig(t *testing.T, version string) *kubeadmapi.InitConfiguration {
 	t.Helper()
 	cfg, err := configutil.DefaultedStaticInitConfiguration()
 	if err != nil {
@@ -46,7 +45,15 @@ func kubeadmInit(t *testing.T, patches string) *fake.Clientset {
 	}
 	cfg.LocalAPIEndpoint = kubeadmapi.APIEndpoint{AdvertiseAddress: "192.0.2.1", BindPort: 6443}
 	cfg.Networking.PodSubnet = "10.244.0.0/16"
-	cfg.KubernetesVersion = "v1.37.2"
+	cfg.KubernetesVersion = version
+	return cfg
+}
+
+// kubeadmInit runs kubeadm's kube-proxy addon phase as `kubeadm init` does, ipvs mode, with the
+// given patches directory ("" for none), on a fake API.
+func kubeadmInit(t *testing.T, patches string) *fake.Clientset {
+	t.Helper()
+	cfg := kubeadmConfig(t, "v1.37.2")
 	cfg.ComponentConfigs[componentconfigs.KubeProxyGroup].Get().(*kubeproxyv1alpha1.KubeProxyConfiguration).Mode = "ipvs"
 	// upgrade reads every component config back, kubelet's too; kubeadm init's upload-config
 	// phase would have written it.
@@ -64,13 +71,7 @@ func kubeadmInit(t *testing.T, patches string) *fake.Clientset {
 // component configs back from the cluster, then runs the addon phase again.
 func kubeadmUpgrade(t *testing.T, client *fake.Clientset, patches string) {
 	t.Helper()
-	cfg, err := configutil.DefaultedStaticInitConfiguration()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.LocalAPIEndpoint = kubeadmapi.APIEndpoint{AdvertiseAddress: "192.0.2.1", BindPort: 6443}
-	cfg.Networking.PodSubnet = "10.244.0.0/16"
-	cfg.KubernetesVersion = "v1.38.0"
+	cfg := kubeadmConfig(t, "v1.38.0")
 	if err := componentconfigs.FetchFromCluster(&cfg.ClusterConfiguration, client); err != nil {
 		t.Fatal(err)
 	}

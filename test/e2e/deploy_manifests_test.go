@@ -139,8 +139,12 @@ func TestDeployManifests(t *testing.T) {
 	}
 
 	t.Run("bad edits are refused", func(t *testing.T) {
-		for name, edit := range map[string]func(o map[string]any){
-			"hostPath type misspelled": func(o map[string]any) {
+		// Each refusal must come from the apiserver (a Status) and name what is wrong.
+		for name, bad := range map[string]struct {
+			edit    func(o map[string]any)
+			mention string
+		}{
+			"hostPath type misspelled": {func(o map[string]any) {
 				volumes, _, _ := unstructured.NestedSlice(o, "spec", "template", "spec", "volumes")
 				for _, v := range volumes {
 					if hp, ok := v.(map[string]any)["hostPath"].(map[string]any); ok {
@@ -148,20 +152,20 @@ func TestDeployManifests(t *testing.T) {
 					}
 				}
 				_ = unstructured.SetNestedSlice(o, volumes, "spec", "template", "spec", "volumes")
-			},
-			"unknown field": func(o map[string]any) {
+			}, "FileOrCreat"},
+			"unknown field": {func(o map[string]any) {
 				_ = unstructured.SetNestedField(o, "rr", "spec", "template", "spec", "ipvsScheduler")
-			},
-			"selector not matching the labels": func(o map[string]any) {
+			}, "ipvsScheduler"},
+			"selector not matching the labels": {func(o map[string]any) {
 				_ = unstructured.SetNestedField(o, "other", "spec", "selector", "matchLabels", "k8s-app")
-			},
+			}, "selector"},
 		} {
-			bad := ds.DeepCopy()
-			bad.SetResourceVersion("")
-			edit(bad.Object)
-			err := apply(ctx, t, dyn, bad, true, true)
-			if err == nil || !(apierrors.IsInvalid(err) || apierrors.IsBadRequest(err)) {
-				t.Errorf("%s: apply gave %v, want the apiserver to refuse it", name, err)
+			o := ds.DeepCopy()
+			bad.edit(o.Object)
+			err := apply(ctx, t, dyn, o, true, true)
+			var status apierrors.APIStatus
+			if !errors.As(err, &status) || !strings.Contains(err.Error(), bad.mention) {
+				t.Errorf("%s: apply gave %v, want the apiserver to refuse it naming %s", name, err, bad.mention)
 			}
 		}
 	})
