@@ -3,8 +3,8 @@ package tools
 // hack/kind's configs through kind's own loader and validation. kind offers them only inside
 // cluster creation (pkg/internal is not importable), so the test runs that with a stand-in
 // `docker` on PATH: it answers the two queries kind makes before it validates the config
-// (`docker info`, `docker ps`) and records and refuses anything after, the first of which
-// means the config was accepted.
+// (`docker info`, `docker ps`) and records anything after, the first of which means the config
+// was accepted; it says the node image is present and refuses the rest.
 
 import (
 	"os"
@@ -22,6 +22,7 @@ const fakeDocker = `#!/bin/sh
 case "$1" in
 info) echo '{"CgroupDriver":"systemd","CgroupVersion":"2","MemoryLimit":true,"PidsLimit":true,"CPUShares":true}' ;;
 ps) ;;
+inspect) echo "$*" >> "$FAKE_DOCKER_LOG" ;; # "the node image is here": kind would retry a pull for 10 s
 *) echo "$*" >> "$FAKE_DOCKER_LOG"; echo "fake docker: refused" >&2; exit 1 ;;
 esac
 `
