@@ -1,7 +1,7 @@
 # kube-proxy-ipvs: build, checks and tests. Everything builds from vendor/ (-mod=vendor).
 #   make build    bin/kube-proxy, stamped with $(VERSION)
 #   make verify   gofmt, go vet, staticcheck, vendor/ up to date, import rules (hack/verify.sh)
-#   make unit     unit tests (everything but test/e2e, which needs the lab)
+#   make unit     unit tests (everything but test/e2e, which needs the lab; hack/tools's too)
 #   make lab-unit the kernel adapters' tests on the lab kernel (one QEMU guest per package)
 #   make fuzz     every Go fuzz target, FUZZTIME (30s) each, one at a time (hack/fuzz.sh; go test runs their seeds)
 #   make e2e      end-to-end tests in the QEMU IPVS lab (hack/e2e.sh)
@@ -11,10 +11,22 @@
 #   make parity   upstream vs ours on generated cluster states, SEEDS (default 20) x every config variant (hack/parity.sh; PARITY_SEED=N replays)
 #   make soak     ours alone under an hour of API churn at S=1000: memory, fds, failed connections, final state (hack/soak.sh; SOAK_DURATION, SOAK_SIZE)
 #   make test     install-deps, verify, unit, lab-unit, e2e, bench-short, timed (hack/test.sh; what CI runs)
+#   make image    the kube-proxy image for linux/amd64 and arm64 without Docker: OCI layout and docker-archives in _output/images (build/image.sh, build/README.md)
+#   make image-test  builds the image twice (same digest), checks its contents, runs its binaries (build/test.sh)
 #   make clean    remove bin/ (_output/, with the upstream tools hack/build-tools.sh built, stays)
 
-VERSION ?= v1.37.2-ipvs.0
+# The fork's version: the upstream release it tracks + build metadata ipvs.N (build/README.md,
+# "Versions"); the image tag writes its '+' as '-'. kubernetes_build_info and --version=raw carry
+# the commit, the tree state and the build date; SOURCE_DATE_EPOCH (default: the commit's time)
+# makes the build date, and so the binary, reproducible.
+VERSION ?= v1.37.2+ipvs.1
+IMAGE_TAG ?= $(subst +,-,$(VERSION))
 GO      ?= go
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+export SOURCE_DATE_EPOCH
+GIT_COMMIT     ?= $(shell git rev-parse HEAD 2>/dev/null)
+GIT_TREE_STATE ?= $(shell if [ -z "$$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then echo clean; else echo dirty; fi)
+BUILD_DATE     := $(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ)
 
 # One build configuration for every target and script (static, trimmed paths): go vet, the
 # tests, staticcheck, the e2e and bench binaries and bin/kube-proxy then share one build cache,
@@ -30,17 +42,31 @@ PKG     := github.com/kube-proxy-ipvs/kube-proxy-ipvs
 LDFLAGS := -s -w -X $(PKG)/pkg/version.Fork=$(VERSION) \
            -X k8s.io/component-base/version.gitVersion=$(VERSION) \
            -X k8s.io/component-base/version.gitMajor=1 \
-           -X k8s.io/component-base/version.gitMinor=37
+           -X k8s.io/component-base/version.gitMinor=37 \
+           -X k8s.io/component-base/version.gitCommit=$(GIT_COMMIT) \
+           -X k8s.io/component-base/version.gitTreeState=$(GIT_TREE_STATE) \
+           -X k8s.io/component-base/version.buildDate=$(BUILD_DATE)
 
-.PHONY: all build unit lab-unit fuzz verify e2e demo test clean install-deps tools bench bench-short
+.PHONY: all build unit image image-test lab-unit fuzz verify e2e demo test clean install-deps tools bench bench-short
 
 all: build
 
 build:
 	$(GO) build -mod=vendor -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kube-proxy
 
+# IMAGE_OUT, IMAGE_REPO, ARCHS, UPDATE_LOCK=1: see build/image.sh.
+image:
+	VERSION='$(VERSION)' IMAGE_TAG='$(IMAGE_TAG)' LDFLAGS='$(LDFLAGS)' build/image.sh
+
+image-test:
+	VERSION='$(VERSION)' IMAGE_TAG='$(IMAGE_TAG)' LDFLAGS='$(LDFLAGS)' build/test.sh
+
+# The second line: hack/tools's tests (kubeadm's upgrade of deploy/kubeadm-settings, hack/kind's
+# configs through kind's loader), which use kubeadm's and kind's Go packages from that
+# non-vendored module (the module cache or the Go module proxy, as hack/build-tools.sh).
 unit:
 	$(GO) test -mod=vendor $$($(GO) list -mod=vendor ./... | grep -v /test/e2e)
+	cd hack/tools && GOFLAGS='-mod=mod -trimpath' GOWORK=off $(GO) test ./...
 
 verify:
 	hack/verify.sh

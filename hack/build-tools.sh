@@ -4,13 +4,14 @@
 #   kube-proxy      k8s.io/kubernetes/cmd/kube-proxy      v1.37.2  (reference implementation)
 #   kube-apiserver  k8s.io/kubernetes/cmd/kube-apiserver  v1.37.2  (lab control plane)
 #   etcd            go.etcd.io/etcd/server/v3             (version pinned in hack/tools/go.mod)
+#   kustomize       sigs.k8s.io/kustomize/kustomize/v5    v5.8.1   (kubectl v1.37.2's; renders deploy/)
 # Skips the build when the binaries exist and the stamp (hash of hack/tools/go.mod, go.sum, this
 # script and `go version`) matches. Cold: about 9 min on 2 cores; warm: instant.
 # Env: TOOLS_BIN (default _output/tools/bin), FORCE=1 to rebuild.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOLS_BIN=${TOOLS_BIN:-$ROOT/_output/tools/bin}
-BINS=(kube-proxy kube-apiserver etcd)
+BINS=(kube-proxy kube-apiserver etcd kustomize)
 
 stamp=$(cat "$ROOT/hack/tools/go.mod" "$ROOT/hack/tools/go.sum" "${BASH_SOURCE[0]}" <(go version) | sha256sum | cut -d' ' -f1)
 up_to_date=1
@@ -27,6 +28,7 @@ start=$SECONDS
 echo "build-tools: building ${BINS[*]} into $TOOLS_BIN (cold: about 9 min on 2 cores)"
 go build "${flags[@]}" -o "$TOOLS_BIN/" k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kube-apiserver
 go build "${flags[@]}" -o "$TOOLS_BIN/etcd" go.etcd.io/etcd/server/v3
+go build "${flags[@]}" -o "$TOOLS_BIN/kustomize" sigs.k8s.io/kustomize/kustomize/v5
 echo "$stamp" > "$TOOLS_BIN/.stamp"
 echo "build-tools: done in $((SECONDS - start))s"
 ls -l "$TOOLS_BIN"

@@ -60,6 +60,8 @@ hack/lab/control-plane.sh start "$CP"
 phase "control plane start"
 
 export E2E_KUBECONFIG=$KUBECONFIG_GUEST E2E_ECHOSERVER=$OUTD/bin/echoserver E2E_ARTIFACTS=$OUTD/artifacts
+# TestDeployManifests renders deploy/ with hack/build-tools.sh's kustomize.
+export E2E_KUSTOMIZE=$ROOT/_output/tools/bin/kustomize E2E_DEPLOY=$ROOT/deploy
 case "${E2E_OUTAGE:-}:${E2E_UPSTREAM:-all}" in
   :fork) export E2E_OUTAGE=60s ;;
   :*) export E2E_OUTAGE=5m ;;

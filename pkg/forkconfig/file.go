@@ -20,13 +20,19 @@ type fileField struct {
 	// flag is the same setting's command-line flag: written as a key, it is a near miss too.
 	flag string
 	read func(cfg *Config, v any, path *field.Path) field.ErrorList
+	// get is the setting's value, to compare what two files say.
+	get func(cfg *Config) any
 }
 
 var fileFields = []fileField{
-	{"ipvs", "bindLoadBalancerIngress", FlagBindLBIngress, readBool(func(c *Config, b bool) { c.BindLoadBalancerIngress = b })},
-	{"ipvs", "protectedCIDRs", FlagProtectedCIDRs, readCIDRs(func(c *Config) *[]string { return &c.ProtectedCIDRs })},
-	{"ipvs", "externalIPCIDRs", FlagExternalIPCIDRs, readCIDRs(func(c *Config) *[]string { return &c.ExternalIPCIDRs })},
-	{"iptables", "masqueradeRandomFully", FlagMasqueradeRandomFully, readRandomFully},
+	{"ipvs", "bindLoadBalancerIngress", FlagBindLBIngress, readBool(func(c *Config, b bool) { c.BindLoadBalancerIngress = b }),
+		func(c *Config) any { return c.BindLoadBalancerIngress }},
+	{"ipvs", "protectedCIDRs", FlagProtectedCIDRs, readCIDRs(func(c *Config) *[]string { return &c.ProtectedCIDRs }),
+		func(c *Config) any { return c.ProtectedCIDRs }},
+	{"ipvs", "externalIPCIDRs", FlagExternalIPCIDRs, readCIDRs(func(c *Config) *[]string { return &c.ExternalIPCIDRs }),
+		func(c *Config) any { return c.ExternalIPCIDRs }},
+	{"iptables", "masqueradeRandomFully", FlagMasqueradeRandomFully, readRandomFully,
+		func(c *Config) any { return c.MasqueradeRandomFully }},
 }
 
 func isForkSection(key string) bool { return key == "ipvs" || key == "iptables" }
@@ -80,23 +86,29 @@ func (e *UnreadableError) Unwrap() error { return e.Err }
 // setting unset, as it does for upstream's fields. A file it cannot parse at all gives an
 // *UnreadableError and comes back unchanged.
 func FromFile(data []byte, cfg *Config) ([]byte, error) {
-	doc, errs, err := parseFile(data)
+	out, _, err := ReadConfigFile(data, cfg)
+	return out, err
+}
+
+// ReadConfigFile is FromFile that also returns the fields the file sets, as "section.key".
+func ReadConfigFile(data []byte, cfg *Config) ([]byte, []string, error) {
+	doc, errs, err := parseFile(data, root)
 	if err != nil {
-		return data, &UnreadableError{Err: err}
+		return data, nil, &UnreadableError{Err: err}
 	}
 	read := *cfg
-	r := fileReader{cfg: &read, errs: errs}
+	r := fileReader{cfg: &read, errs: errs, root: root}
 	r.document(doc)
 	if len(r.errs) > 0 {
-		return nil, r.errs.ToAggregate()
+		return nil, nil, r.errs.ToAggregate()
 	}
-	if !r.found {
-		return data, nil
+	if len(r.set) == 0 {
+		return data, nil, nil
 	}
 	*cfg = read
 	var out bytes.Buffer
 	writeJSON(&out, r.stripped(doc))
-	return out.Bytes(), nil
+	return out.Bytes(), r.set, nil
 }
 
 var root = field.NewPath("KubeProxyConfiguration")
@@ -105,7 +117,7 @@ var root = field.NewPath("KubeProxyConfiguration")
 // YAML 1.1 (sigs.k8s.io/yaml, the same parser) otherwise, so that both read the same values.
 // Objects keep repeated keys. A YAML file's repeated keys are lost in its conversion to JSON,
 // so those that matter to the fork are reported here.
-func parseFile(data []byte) (any, field.ErrorList, error) {
+func parseFile(data []byte, root *field.Path) (any, field.ErrorList, error) {
 	if utilyaml.IsJSONBuffer(data) {
 		doc, err := parseJSON(data)
 		return doc, nil, err
@@ -118,7 +130,7 @@ func parseFile(data []byte) (any, field.ErrorList, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return doc, repeatedYAMLKeys(data), nil
+	return doc, repeatedYAMLKeys(data, root), nil
 }
 
 // repeatedKey is how go.yaml.in/yaml/v2's strict mode reports a repeated key (with the line of
@@ -130,7 +142,7 @@ var repeatedKey = regexp.MustCompile(`^line (\d+): key (.*) already set in map$`
 // repeatedYAMLKeys reports the repeated keys that could hide or replace a fork setting: the
 // fork's keys and its sections, wherever they are in the file (the parser says on which line,
 // not under which parent). Other repeats are upstream's strict decoder's to report.
-func repeatedYAMLKeys(data []byte) field.ErrorList {
+func repeatedYAMLKeys(data []byte, root *field.Path) field.ErrorList {
 	_, err := yaml.YAMLToJSONStrict(data)
 	if err == nil {
 		return nil
@@ -263,20 +275,27 @@ func writeJSON(buf *bytes.Buffer, v any) {
 // fileReader walks a parsed file, reading the fork's fields into cfg and collecting what is
 // wrong with them.
 type fileReader struct {
-	cfg   *Config
-	errs  field.ErrorList
-	found bool
+	cfg  *Config
+	errs field.ErrorList
+	root *field.Path
+	// set is the fork fields read, as "section.key".
+	set []string
+	// settingsOnly: the file is --fork-config's, where any other key is an error.
+	settingsOnly bool
 }
 
 func (r *fileReader) document(doc any) {
 	top, ok := doc.(object)
 	if !ok {
-		r.scan(doc, root)
+		if r.settingsOnly && doc != nil { // an empty file sets nothing
+			r.errs = append(r.errs, field.TypeInvalid(r.root, shown(doc), "must be a map with the sections ipvs and iptables, got "+kindOf(doc)))
+		}
+		r.scan(doc, r.root)
 		return
 	}
 	seen := map[string]bool{}
 	for _, m := range top {
-		path := root.Child(m.key)
+		path := r.root.Child(m.key)
 		if isForkSection(m.key) {
 			if seen[m.key] {
 				r.errs = append(r.errs, field.Forbidden(path, "given more than once: only one would be read, with the kube-proxy-ipvs settings in it"))
@@ -287,9 +306,27 @@ func (r *fileReader) document(doc any) {
 				continue
 			}
 		}
+		r.notSetting(m.key, path)
 		r.key(m.key, "", path)
 		r.scan(m.value, path)
 	}
+}
+
+// notSetting reports, in a --fork-config file, a key that is none of the fork's settings:
+// nothing reads it, so a setting meant there would silently keep its default.
+func (r *fileReader) notSetting(key string, path *field.Path) {
+	if r.settingsOnly && nearMiss(key) == nil {
+		r.errs = append(r.errs, field.NotSupported(path, key, settingKeys()))
+	}
+}
+
+// settingKeys are the fork's fields as "section.key".
+func settingKeys() []string {
+	keys := make([]string, len(fileFields))
+	for i, f := range fileFields {
+		keys[i] = f.section + "." + f.key
+	}
+	return keys
 }
 
 func (r *fileReader) section(name string, section object, path *field.Path) {
@@ -301,10 +338,11 @@ func (r *fileReader) section(name string, section object, path *field.Path) {
 				r.errs = append(r.errs, field.Forbidden(p, "given more than once: only one would be read"))
 			}
 			seen[m.key] = true
-			r.found = true
+			r.set = append(r.set, name+"."+m.key)
 			r.errs = append(r.errs, f.read(r.cfg, m.value, p)...)
 			continue
 		}
+		r.notSetting(m.key, p)
 		r.key(m.key, name, p)
 		r.scan(m.value, p)
 	}
@@ -342,7 +380,7 @@ func (r *fileReader) key(key, section string, path *field.Path) {
 
 // stripped is doc without the fork's fields.
 func (r *fileReader) stripped(doc any) any {
-	top := doc.(object) // found is only set below a top-level object
+	top := doc.(object) // set is only filled below a top-level object
 	out := make(object, 0, len(top))
 	for _, m := range top {
 		if section, ok := m.value.(object); ok && isForkSection(m.key) {

@@ -20,6 +20,8 @@ var FlagNames = []string{FlagBindLBIngress, FlagProtectedCIDRs, FlagExternalIPCI
 type Flags struct {
 	cfg         Config
 	randomFully string
+	// SettingsFile is --fork-config: a file of the fork's settings alone (settings.go).
+	SettingsFile string
 }
 
 // AddFlags registers the fork's flags with their defaults.
@@ -32,6 +34,9 @@ func (f *Flags) AddFlags(fs *pflag.FlagSet) {
 		"[kube-proxy-ipvs] CIDRs (e.g. keepalived VIPs, gateways) that are never bound or captured as an externalIP or LoadBalancer IP, in addition to node and apiserver addresses.")
 	fs.StringSliceVar(&f.cfg.ExternalIPCIDRs, FlagExternalIPCIDRs, nil,
 		"[kube-proxy-ipvs] If set, the only CIDRs externalIPs may come from; other externalIPs are refused.")
+	fs.StringVar(&f.SettingsFile, FlagSettingsFile, "",
+		"[kube-proxy-ipvs] A YAML file holding only kube-proxy-ipvs's settings, in their --config sections (ipvs.protectedCIDRs, iptables.masqueradeRandomFully, ...). "+
+			"Read after --config, which kubeadm regenerates without them; a setting in both files must have the same value. Flags win over both.")
 	fs.StringVar(&f.randomFully, FlagMasqueradeRandomFully, string(f.cfg.MasqueradeRandomFully),
 		"[kube-proxy-ipvs] When MASQUERADE rules use --random-fully: 'auto' (all but VXLAN-encapsulated traffic, avoiding the checksum-offload drop behind the '63 second delay'), 'always' (upstream's rules), or 'never'.")
 }

@@ -12,6 +12,8 @@ import (
 	"k8s.io/klog/v2"
 	kubeproxyconfig "k8s.io/kubernetes/pkg/proxy/apis/config"
 	proxyutil "k8s.io/kubernetes/pkg/proxy/util"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/forkconfig"
 )
 
 // Complete resolves the flags and the --config file into one configuration, the way upstream
@@ -24,7 +26,7 @@ func (o *Options) Complete(fs *pflag.FlagSet) error {
 	}
 
 	if o.ConfigFile != "" {
-		cfg, fork, err := loadConfigFileWithFork(o.ConfigFile)
+		cfg, fork, err := loadConfigFileWithFork(o.ConfigFile, o.forkFlags.SettingsFile)
 		if err != nil {
 			return err
 		}
@@ -36,7 +38,15 @@ func (o *Options) Complete(fs *pflag.FlagSet) error {
 		o.config = cfg
 	} else {
 		o.foldFlagsIntoConfig(fs)
-		o.forkConfig = o.forkFlags.Resolve(fs, nil, false)
+		if o.forkFlags.SettingsFile == "" {
+			o.forkConfig = o.forkFlags.Resolve(fs, nil, false)
+		} else {
+			fork, err := readSettingsFile(o.forkFlags.SettingsFile, forkconfig.Default(), nil)
+			if err != nil {
+				return err
+			}
+			o.forkConfig = o.forkFlags.Resolve(fs, &fork, true)
+		}
 	}
 
 	applyPlatformDefaults(o.config)

@@ -70,36 +70,62 @@ func lenientCodecs() (*serializer.CodecFactory, error) {
 }
 
 // loadConfigFileWithFork reads a config file: the fork's fields into a forkconfig.Config
-// (defaults for those not set), the rest through upstream's decoder.
-func loadConfigFileWithFork(path string) (*kubeproxyconfig.KubeProxyConfiguration, forkconfig.Config, error) {
+// (defaults for those not set), the rest through upstream's decoder; then the --fork-config
+// file, if given, over the fork's fields.
+func loadConfigFileWithFork(path, settingsPath string) (*kubeproxyconfig.KubeProxyConfiguration, forkconfig.Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, forkconfig.Default(), err
 	}
-	return decodeConfigWithFork(data, decodeConfig)
+	cfg, fork, inConfig, err := decodeConfigWithFork(data, decodeConfig)
+	if err != nil {
+		return nil, fork, err
+	}
+	fork, err = readSettingsFile(settingsPath, fork, inConfig)
+	return cfg, fork, err
+}
+
+// readSettingsFile applies the --fork-config file at path (none when empty) over fork.
+func readSettingsFile(path string, fork forkconfig.Config, inConfig []string) (forkconfig.Config, error) {
+	if path == "" {
+		return fork, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		// A missing file is an error, not "no settings": the DaemonSet names it, so its absence
+		// means a mount went missing, and the settings in it would be lost.
+		return fork, fmt.Errorf("--%s: %w", forkconfig.FlagSettingsFile, err)
+	}
+	read, err := forkconfig.ReadSettingsFile(data, fork, inConfig)
+	if err != nil {
+		return fork, fmt.Errorf("--%s %s: %w", forkconfig.FlagSettingsFile, path, err)
+	}
+	klog.InfoS("Read kube-proxy-ipvs settings", "file", path)
+	return read, nil
 }
 
 // decodeConfigWithFork splits a config file's contents between the fork's reader and decode
-// (upstream's decoder; the tests pass another). Any problem with a fork field fails the load: a
-// setting that silently kept its default could leave an address unprotected.
-func decodeConfigWithFork(data []byte, decode func([]byte) (*kubeproxyconfig.KubeProxyConfiguration, error)) (*kubeproxyconfig.KubeProxyConfiguration, forkconfig.Config, error) {
+// (upstream's decoder; the tests pass another), and says which fork fields the file set. Any
+// problem with a fork field fails the load: a setting that silently kept its default could
+// leave an address unprotected.
+func decodeConfigWithFork(data []byte, decode func([]byte) (*kubeproxyconfig.KubeProxyConfiguration, error)) (*kubeproxyconfig.KubeProxyConfiguration, forkconfig.Config, []string, error) {
 	fork := forkconfig.Default()
-	upstreamPart, err := forkconfig.FromFile(data, &fork)
+	upstreamPart, set, err := forkconfig.ReadConfigFile(data, &fork)
 	var unreadable *forkconfig.UnreadableError
 	if errors.As(err, &unreadable) {
 		// Upstream's decoder says what is wrong with the file, as it would without the fork. It
 		// parses the file as the fork does, so it fails too; were it ever to read the file, the
 		// fork's settings in it would be lost, and that is an error as well.
 		if _, uerr := decode(data); uerr != nil {
-			return nil, fork, uerr
+			return nil, fork, nil, uerr
 		}
-		return nil, fork, err
+		return nil, fork, nil, err
 	}
 	if err != nil {
-		return nil, fork, err
+		return nil, fork, nil, err
 	}
 	cfg, err := decode(upstreamPart)
-	return cfg, fork, err
+	return cfg, fork, set, err
 }
 
 // encodeConfig renders cfg as v1alpha1 YAML, as --write-config-to writes it.

@@ -18,6 +18,7 @@ var forkFlagNames = map[string]bool{
 	"ipvs-protected-cidrs":    true, // address guard
 	"ipvs-external-ip-cidrs":  true, // address guard
 	"masquerade-random-fully": true, // --random-fully switch
+	"fork-config":             true, // the fork's settings in a file kubeadm does not regenerate
 }
 
 // allFlags is every flag the command accepts once cobra has merged the global flag sets

@@ -135,7 +135,7 @@ func TestForkConfigUnreadableByTheForkOnly(t *testing.T) {
 	upstreamReads := func([]byte) (*kubeproxyconfig.KubeProxyConfiguration, error) {
 		return &kubeproxyconfig.KubeProxyConfiguration{}, nil
 	}
-	_, _, err := app.DecodeConfigWithFork(unreadable, upstreamReads)
+	_, _, _, err := app.DecodeConfigWithFork(unreadable, upstreamReads)
 	var forkErr *forkconfig.UnreadableError
 	if !errors.As(err, &forkErr) {
 		t.Errorf("upstream's decoder reads what the fork cannot: error %v, want the fork's", err)
@@ -143,7 +143,7 @@ func TestForkConfigUnreadableByTheForkOnly(t *testing.T) {
 
 	upstreamErr := errors.New("upstream: bad file")
 	upstreamFails := func([]byte) (*kubeproxyconfig.KubeProxyConfiguration, error) { return nil, upstreamErr }
-	if _, _, err := app.DecodeConfigWithFork(unreadable, upstreamFails); err != upstreamErr {
+	if _, _, _, err := app.DecodeConfigWithFork(unreadable, upstreamFails); err != upstreamErr {
 		t.Errorf("error %v, want upstream's", err)
 	}
 }
@@ -217,5 +217,38 @@ func TestForkSettingsLogged(t *testing.T) {
 	want := `"kube-proxy-ipvs settings" bindLoadBalancerIngress=false protectedCIDRs=["10.0.0.0/8","192.0.2.1/32"] externalIPCIDRs=[] masqueradeRandomFully="auto"` + "\n"
 	if strings.Count(line, "\n") != 1 || !strings.HasSuffix(line, want) {
 		t.Errorf("logged %q, want one line ending %q", line, want)
+	}
+}
+
+// TestForkSettingsFileSurvivesARegeneratedConfig: kubeadm regenerates config.conf without the
+// fork's fields; the --fork-config file still gives them, flags still win, and a missing file
+// (a lost mount) stops kube-proxy instead of starting it with the defaults.
+func TestForkSettingsFileSurvivesARegeneratedConfig(t *testing.T) {
+	settings := writeFile(t, "settings.yaml", "ipvs:\n  protectedCIDRs: [192.0.2.10/32]\niptables:\n  masqueradeRandomFully: never\n")
+	regenerated := writeFile(t, "config.conf", kubeadmIPVS)
+	want := forkconfig.Config{BindLoadBalancerIngress: true, ProtectedCIDRs: []string{"192.0.2.10/32"}, MasqueradeRandomFully: forkconfig.RandomFullyNever}
+	for _, args := range [][]string{
+		{"--config=" + regenerated, "--fork-config=" + settings},
+		{"--fork-config=" + settings},
+	} {
+		opts, err := completeOurs(t, args...)
+		if err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		if got := opts.ForkConfig(); !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: fork settings %+v, want %+v", args, got, want)
+		}
+	}
+	opts, err := completeOurs(t, "--config="+regenerated, "--fork-config="+settings, "--masquerade-random-fully=always")
+	if err != nil || opts.ForkConfig().MasqueradeRandomFully != forkconfig.RandomFullyAlways {
+		t.Errorf("a flag did not win over the settings file: %v, %+v", err, opts.ForkConfig())
+	}
+	missing := filepath.Join(t.TempDir(), "absent.yaml")
+	if _, err := completeOurs(t, "--config="+regenerated, "--fork-config="+missing); err == nil || !strings.Contains(err.Error(), "--fork-config: open "+missing) {
+		t.Errorf("missing settings file: %v, want an error naming it", err)
+	}
+	conflicting := writeFile(t, "config.conf", kubeadmWithFork("", "  masqueradeRandomFully: always\n"))
+	if _, err := completeOurs(t, "--config="+conflicting, "--fork-config="+settings); err == nil || !strings.Contains(err.Error(), "iptables.masqueradeRandomFully") {
+		t.Errorf("files disagreeing: %v, want an error naming the field", err)
 	}
 }

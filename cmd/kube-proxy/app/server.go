@@ -54,6 +54,9 @@ func newProxyServer(ctx context.Context, cfg *kubeproxyconfig.KubeProxyConfigura
 	s := &ProxyServer{Config: cfg, Fork: fork}
 
 	logForkConfig(logger, fork)
+	if cfg.Mode != kubeproxyconfig.ProxyModeNFTables { // nftables mode runs no iptables
+		checkXtablesLock(logger, hostXtablesLockEnv())
+	}
 	if err := registerConfigz(cfg, fork); err != nil {
 		return nil, err
 	}
