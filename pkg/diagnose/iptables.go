@@ -317,22 +317,23 @@ func terminal(target string) bool {
 // returns every target rule reached that may or surely match, in order, and p as it leaves.
 func walk(t chains, chain string, p packet) ([]hit, packet) {
 	var hits []hit
-	p, _ = walkChain(t, chain, p, &hits, 0)
+	p, _ = walkChain(t, chain, p, yes, &hits, 0)
 	return hits, p
 }
 
-// walkChain returns done=true when a terminal rule surely matched.
-func walkChain(t chains, chain string, p packet, hits *[]hit, depth int) (packet, bool) {
+// walkChain returns done=true when a terminal rule surely matched. reached says whether the
+// packet surely reaches chain (a jump that may match leads to maybe): a rule's hit is no surer.
+func walkChain(t chains, chain string, p packet, reached tri, hits *[]hit, depth int) (packet, bool) {
 	if depth > 32 { // iptables refuses loops; this bounds a malformed dump
 		return p, false
 	}
 	for _, r := range t[chain] {
-		m := p.match(r)
+		m := and(reached, p.match(r))
 		if m == no || r.Target == "" {
 			continue
 		}
 		if _, user := t[r.Target]; user {
-			sub, done := walkChain(t, r.Target, p, hits, depth+1)
+			sub, done := walkChain(t, r.Target, p, m, hits, depth+1)
 			if m == yes {
 				p = sub
 				if done || r.Goto {
