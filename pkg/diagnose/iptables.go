@@ -291,9 +291,10 @@ func applyMark(mark uint32, r rule) uint32 {
 	return mark
 }
 
-// setsBits reports whether a MARK rule sets every bit of bits.
+// setsBits reports whether a MARK rule sets every bit of bits whatever the mark was (an
+// --xor-mark toggles, it does not set).
 func setsBits(r rule, bits uint32) bool {
-	return r.Target == "MARK" && applyMark(0, r)&bits == bits
+	return r.Target == "MARK" && applyMark(0, r)&bits == bits && applyMark(^uint32(0), r)&bits == bits
 }
 
 // hit is a rule a packet may reach and match.
