@@ -43,6 +43,12 @@ func ParseSeverity(s string) (Severity, error) {
 
 func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+func (s *Severity) UnmarshalText(b []byte) error {
+	v, err := ParseSeverity(string(b))
+	*s = v
+	return err
+}
+
 // Finding is one condition a check saw. Evidence holds the exact objects and lines it was
 // decided on, so an operator can verify it with the usual tools.
 type Finding struct {
