@@ -20,9 +20,13 @@ func runVXLANChecksum(s *Snapshot) []Finding {
 		var evidence []string
 		triggered := false
 		for _, fam := range families(s) {
+			srcs := underlaySrcs(s, fam)
+			if len(srcs) == 0 {
+				continue // no tunnel of this family can leave the node
+			}
 			nat := parseSave(s.IPTables[fam]["nat"])
 			bit, _ := masqMark(nat)
-			base := packet{Proto: "udp", DPort: l.VXLANPort, Srcs: underlaySrcs(s, fam)}
+			base := packet{Proto: "udp", DPort: l.VXLANPort, Srcs: srcs}
 			// What reaches --random-fully if the packet is marked (by anyone) and if it is not.
 			seen := map[string]bool{}
 			for _, mark := range []uint32{bit, 0} {

@@ -40,6 +40,10 @@ func TestChecks(t *testing.T) {
 			s.IPTables["IPv4"]["nat"] = upstreamNAT
 			s.Links[2].TxChecksum = nil
 		}, nil, ""},
+		{"IPv6 rules, no IPv6 underlay address", IDVXLANChecksum, func(s *Snapshot) {
+			s.IPTables["IPv6"] = map[string]string{"nat": upstreamNAT}
+			s.Links[1].Addrs = append(s.Links[1].Addrs, netip.MustParseAddr("fe80::1"))
+		}, nil, ""},
 		{"flannel's own random-fully matches pod sources only", IDVXLANChecksum, func(s *Snapshot) { s.IPTables["IPv4"]["nat"] = flannelNAT }, nil, ""},
 		{"calico's port too", IDVXLANChecksum, func(s *Snapshot) {
 			s.IPTables["IPv4"]["nat"] = oursNAT
