@@ -14,14 +14,8 @@ var tunnelDoubleMasqueradeCheck = check{
 func runTunnelDoubleMasquerade(s *Snapshot) []Finding {
 	var out []Finding
 	for _, l := range vxlanLinks(s) {
-		for _, fam := range families(s) {
-			srcs := underlaySrcs(s, fam)
-			if len(srcs) == 0 {
-				continue // no tunnel of this family can leave the node
-			}
-			nat := parseSave(s.IPTables[fam]["nat"])
-			bit, _ := masqMark(nat)
-			p := packet{Proto: "udp", DPort: l.VXLANPort, Srcs: srcs}
+		for _, tf := range tunnelFamilies(s, l) {
+			fam, nat, bit, p := tf.fam, tf.nat, tf.bit, tf.outer
 			outer, why := outerMark(fam, s.IPTables[fam], nat, bit, p)
 			if outer.Mark&bit == 0 || len(why) == 0 {
 				continue

@@ -19,14 +19,8 @@ func runVXLANChecksum(s *Snapshot) []Finding {
 		}
 		var evidence []string
 		triggered := false
-		for _, fam := range families(s) {
-			srcs := underlaySrcs(s, fam)
-			if len(srcs) == 0 {
-				continue // no tunnel of this family can leave the node
-			}
-			nat := parseSave(s.IPTables[fam]["nat"])
-			bit, _ := masqMark(nat)
-			base := packet{Proto: "udp", DPort: l.VXLANPort, Srcs: srcs}
+		for _, tf := range tunnelFamilies(s, l) {
+			fam, nat, bit, base := tf.fam, tf.nat, tf.bit, tf.outer
 			// What reaches --random-fully if the packet is marked (by anyone) and if it is not.
 			seen := map[string]bool{}
 			for _, mark := range []uint32{bit, 0} {

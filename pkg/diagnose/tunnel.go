@@ -142,3 +142,28 @@ func outerMark(fam string, tables map[string]string, nat chains, bit uint32, p p
 	}
 	return p, why
 }
+
+// tunnelFamily is what both VXLAN checks start from, per iptables family the link's tunnel
+// packets can leave in: the family's nat table, its masquerade bit and the outer packet.
+type tunnelFamily struct {
+	fam   string
+	nat   chains
+	bit   uint32
+	outer packet // UDP to the link's port from an underlay address, mark 0
+}
+
+// tunnelFamilies skips a family in which the node has no underlay address: no tunnel packet of
+// it can leave the node, so its rules are no evidence.
+func tunnelFamilies(s *Snapshot, l Link) []tunnelFamily {
+	var out []tunnelFamily
+	for _, fam := range families(s) {
+		srcs := underlaySrcs(s, fam)
+		if len(srcs) == 0 {
+			continue
+		}
+		nat := parseSave(s.IPTables[fam]["nat"])
+		bit, _ := masqMark(nat)
+		out = append(out, tunnelFamily{fam: fam, nat: nat, bit: bit, outer: packet{Proto: "udp", DPort: l.VXLANPort, Srcs: srcs}})
+	}
+	return out
+}

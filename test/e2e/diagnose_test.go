@@ -35,16 +35,7 @@ func TestDiagnose(t *testing.T) {
 	if skipReason != "" {
 		t.Skip(skipReason)
 	}
-	up, ok1 := cfg.FindImpl("upstream")
-	ours, ok2 := cfg.FindImpl("ours")
-	if !ok1 || !ok2 {
-		t.Skip("needs both implementations (E2E_IMPLS)")
-	}
-	for _, im := range []framework.Impl{up, ours} {
-		if r := im.Unavailable(); r != "" {
-			t.Skip(r)
-		}
-	}
+	up, ours := bothImpls(t)
 	// The cluster starts with ours everywhere (cheap), the Services and the agent's rule are
 	// made, and only then does node1 switch to upstream: its first sync programs them all, and
 	// no other upstream competes for the guest's one CPU.
