@@ -114,3 +114,20 @@ func TestProxy(t *testing.T) {
 		})
 	}
 }
+
+// bothImpls returns upstream's and our implementation for a test that runs once with both, or
+// skips the test when either is not configured or not runnable.
+func bothImpls(t *testing.T) (up, ours framework.Impl) {
+	t.Helper()
+	up, ok1 := cfg.FindImpl("upstream")
+	ours, ok2 := cfg.FindImpl("ours")
+	if !ok1 || !ok2 {
+		t.Skip("needs both implementations (E2E_IMPLS)")
+	}
+	for _, im := range []framework.Impl{up, ours} {
+		if r := im.Unavailable(); r != "" {
+			t.Skip(r)
+		}
+	}
+	return up, ours
+}

@@ -32,16 +32,7 @@ func TestIPTablesParity(t *testing.T) {
 	if skipReason != "" {
 		t.Skip(skipReason)
 	}
-	up, ok1 := cfg.FindImpl("upstream")
-	ours, ok2 := cfg.FindImpl("ours")
-	if !ok1 || !ok2 {
-		t.Skip("needs both implementations (E2E_IMPLS)")
-	}
-	for _, im := range []framework.Impl{up, ours} {
-		if r := im.Unavailable(); r != "" {
-			t.Skip(r)
-		}
-	}
+	up, ours := bothImpls(t)
 	logDir := filepath.Join(cfg.Artifacts, "iptables")
 	if cfg.Artifacts == "" {
 		logDir = t.TempDir()

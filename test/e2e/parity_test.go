@@ -122,16 +122,7 @@ func TestParity(t *testing.T) {
 	if _, err := paritySelectVariants(strings.ReplaceAll(spec, "rotate", "default")); err != nil {
 		t.Fatal(err)
 	}
-	up, ok1 := cfg.FindImpl("upstream")
-	ours, ok2 := cfg.FindImpl("ours")
-	if !ok1 || !ok2 {
-		t.Skip("needs both implementations (E2E_IMPLS)")
-	}
-	for _, im := range []framework.Impl{up, ours} {
-		if r := im.Unavailable(); r != "" {
-			t.Skip(r)
-		}
-	}
+	up, ours := bothImpls(t)
 	// A client of its own that drops the apiserver's warnings (deprecated externalIPs and
 	// PreferClose on every write would drown the test's output).
 	rc, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)

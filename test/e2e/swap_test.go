@@ -21,16 +21,7 @@ func TestSwap(t *testing.T) {
 	if skipReason != "" {
 		t.Skip(skipReason)
 	}
-	up, ok1 := cfg.FindImpl("upstream")
-	ours, ok2 := cfg.FindImpl("ours")
-	if !ok1 || !ok2 {
-		t.Skip("needs both implementations (E2E_IMPLS)")
-	}
-	for _, im := range []framework.Impl{up, ours} {
-		if r := im.Unavailable(); r != "" {
-			t.Skip(r)
-		}
-	}
+	up, ours := bothImpls(t)
 	c, skip := framework.StartClusterPrefixed(t, cfg, client, up, "s")
 	if skip != "" {
 		t.Skip(skip)

@@ -72,6 +72,9 @@ mode). Flags and the --config file are those of upstream kube-proxy ` + forkvers
 	opts.AddFlags(fs)
 	fs.AddGoFlagSet(goflag.CommandLine) // --boot-id-file, --machine-id-file, as upstream
 	_ = cmd.MarkFlagFilename("config", "yaml", "yml", "json")
+	// The one subcommand; without it upstream's "takes no arguments" is kept (Args above).
+	cmd.AddCommand(newDiagnoseCommand())
+	cmd.CompletionOptions.DisableDefaultCmd = true
 	return cmd
 }
 
