@@ -182,6 +182,12 @@ func NewProxier(ctx context.Context, cfg Config, k Kernel, sysctl utilsysctl.Int
 		policy:        newPolicyState(cfg.Family, cfg.NodeName, cfg.Fork),
 		intake:        newClusterIntake(cfg.Family, cfg.NodeName),
 		svcAddrs:      newServiceAddrs(),
+		nodeCtx: NodeContext{
+			Family:    cfg.Family,
+			NodeName:  cfg.NodeName,
+			Scheduler: cfg.Proxy.IPVS.Scheduler,
+			NodeIP:    nodeIP.Unmap(),
+		},
 	}
 	p.reconciler.rulesGen = k.RulesetGen
 	p.serviceChanges = proxy.NewServiceChangeTracker(cfg.Family, newServiceInfo, p.onServicePortsChanged)
@@ -474,9 +480,10 @@ func (p *Proxier) reportNoLocalEndpoints() {
 	metrics.SyncProxyRulesNoLocalEndpointsTotal.WithLabelValues("external", string(p.family)).Set(float64(external.Len()))
 }
 
-// refreshNodeContext reads the node's addresses and listening sockets and rebuilds the
-// NodeContext; it reports whether anything every service port depends on changed, and whether
-// the listeners did (which only ports naming this node's addresses depend on).
+// refreshNodeContext reads the node's addresses and listening sockets into the NodeContext; it
+// reports whether the addresses every service port depends on changed, and whether the
+// listeners did (which only ports naming this node's addresses depend on). The context's other
+// fields are the configuration (set once) and the cluster's inputs (applyForkContext).
 func (p *Proxier) refreshNodeContext(logger klog.Logger) (allDirty, listenersChanged bool) {
 	p.reconciler.ops.reads++
 	local, err := p.netdev.LocalAddresses(DummyDevice)
@@ -504,44 +511,36 @@ func (p *Proxier) refreshNodeContext(logger klog.Logger) (allDirty, listenersCha
 		}
 	}
 	all := append(append([]netip.Addr(nil), localInFamily...), p.reconciler.cache.bindings.UnsortedList()...)
-	exclude, _ := parsePrefixes(p.family, p.cfg.IPVS.ExcludeCIDRs)
-	ctx := NodeContext{
-		Family:            p.family,
-		NodeName:          p.nodeName,
-		NodePortAddresses: SelectNodePortAddresses(p.nodePortSel, localInFamily, all),
-		Scheduler:         p.cfg.IPVS.Scheduler,
-		ExcludeCIDRs:      exclude,
-		LocalDetector:     p.detector,
-		MasqueradeAll:     p.cfg.Linux.MasqueradeAll,
-		NodeIP:            p.nodeIP,
-		LocalAddresses:    localSet,
-		HostListeners:     listeners,
-	}
-	allDirty = !sameNodeContext(&p.nodeCtx, &ctx)
-	listenersChanged = !p.nodeCtx.HostListeners.equal(listeners)
-	p.nodeCtx = ctx
+	nodePort := SelectNodePortAddresses(p.nodePortSel, localInFamily, all)
+
+	ctx := &p.nodeCtx
+	allDirty = !sameAddresses(ctx.LocalAddresses, localSet, ctx.NodePortAddresses, nodePort)
+	listenersChanged = !ctx.HostListeners.equal(listeners)
+	ctx.LocalAddresses, ctx.NodePortAddresses, ctx.HostListeners = localSet, nodePort, listeners
 	return allDirty, listenersChanged
 }
 
-func sameNodeContext(a, b *NodeContext) bool {
-	if len(a.LocalAddresses) != len(b.LocalAddresses) || len(a.NodePortAddresses) != len(b.NodePortAddresses) {
+// sameAddresses reports whether two reads of the node's addresses give every service port the
+// same desired state: the same local addresses and the same NodePort addresses (in any order).
+func sameAddresses(localA, localB map[netip.Addr]bool, nodePortA, nodePortB []netip.Addr) bool {
+	if len(localA) != len(localB) || len(nodePortA) != len(nodePortB) {
 		return false
 	}
-	for addr := range a.LocalAddresses {
-		if !b.LocalAddresses[addr] {
+	for addr := range localA {
+		if !localB[addr] {
 			return false
 		}
 	}
 	seen := map[netip.Addr]bool{}
-	for _, addr := range a.NodePortAddresses {
+	for _, addr := range nodePortA {
 		seen[addr] = true
 	}
-	for _, addr := range b.NodePortAddresses {
+	for _, addr := range nodePortB {
 		if !seen[addr] {
 			return false
 		}
 	}
-	return a.NodeName != "" && a.NodeName == b.NodeName
+	return true
 }
 
 func parsePrefixes(family v1.IPFamily, cidrs []string) ([]netip.Prefix, error) {

@@ -75,7 +75,7 @@ func (r *reconciler) readIPTablesText() (*iptablesRead, error) {
 		for tableChain, n := range ruleCounts(saved.Bytes()) {
 			read.counts[tableChain] += n
 		}
-		read.missing = append(read.missing, missingJumps(saved.Bytes(), string(table), r.family)...)
+		read.missing = append(read.missing, missingJumps(saved.Bytes(), string(table))...)
 		read.nft = read.nft && nftgen.IsNFTSave(saved.Bytes())
 	}
 	return read, nil
