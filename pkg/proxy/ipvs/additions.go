@@ -49,7 +49,6 @@ func (r *reconciler) flushAdditions() error {
 	if len(adds) == 0 {
 		return nil
 	}
-	r.ops.writes += len(adds)
 	var refused map[int]error // refusals are rare: no allocation without one
 	err := r.ipvs.Add(adds, func(i int, err error) {
 		if refused == nil {

@@ -48,13 +48,11 @@ func (r *reconciler) knownTableSize() int { return max(r.tableSize, len(r.cache.
 // hand shows here as one without real servers (the kernel answers that dump with nothing).
 // It stops at the first difference: the whole-table read that follows reads the window again.
 func (r *reconciler) windowMatchesCache(plan loadPlan) (bool, error) {
-	defer r.ph.done("read-ipvs")
 	window, windows := plan.window(r.knownTableSize())
 	for k, have := range r.cache.vs {
 		if windowOf(k, windows) != window {
 			continue
 		}
-		r.ops.reads++
 		rss, err := r.ipvs.ListRealServers(k)
 		if err != nil {
 			return false, fmt.Errorf("listing real servers of %s: %w", k, err)
@@ -78,7 +76,6 @@ func (r *reconciler) loadTable(plan loadPlan) error {
 	c := newKernelCache()
 	c.iptables = r.cache.iptables
 
-	r.ops.reads++
 	addrs, err := r.netdev.ListAddresses(DummyDevice)
 	switch {
 	case errors.Is(err, netdev.ErrLinkNotFound):
@@ -92,9 +89,7 @@ func (r *reconciler) loadTable(plan loadPlan) error {
 			}
 		}
 	}
-	r.ph.done("read-addrs")
 
-	r.ops.reads++
 	vss, err := r.ipvs.ListVirtualServers()
 	if err != nil {
 		return fmt.Errorf("listing IPVS virtual servers: %w", err)
@@ -107,7 +102,6 @@ func (r *reconciler) loadTable(plan loadPlan) error {
 		cv := &cachedVS{vs: vs}
 		old := r.cache.vs[vs.Key]
 		if plan.allRealServers || old == nil || windowOf(vs.Key, windows) == window {
-			r.ops.reads++
 			rss, err := r.ipvs.ListRealServers(vs.Key)
 			if err != nil {
 				return fmt.Errorf("listing real servers of %s: %w", vs.Key, err)
@@ -127,7 +121,6 @@ func (r *reconciler) loadTable(plan loadPlan) error {
 		}
 		c.vs[vs.Key] = cv
 	}
-	r.ph.done("read-ipvs")
 	rest, err := r.readSetsAndRules(plan.listEntries)
 	if err != nil {
 		return err
@@ -170,13 +163,11 @@ func (r *reconciler) readSetsAndRules(listEntries bool) (setsAndRules, error) {
 	if err != nil {
 		return x, err
 	}
-	r.ph.done("read-ipsets")
 
 	x.intact, x.missingJumps, err = r.readIPTables(r.cache.iptables)
 	if err != nil {
 		return x, err
 	}
-	r.ph.done("read-iptables")
 	return x, nil
 }
 
@@ -191,7 +182,6 @@ func (r *reconciler) readSetsAndRules(listEntries bool) (setsAndRules, error) {
 //
 // It reports whether the sets are a fresh read (the next apply compares every entry then).
 func (r *reconciler) loadSets(full bool) (map[string]sets.Set[string], bool, error) {
-	r.ops.reads++
 	counts, err := r.ipset.EntryCounts()
 	out := map[string]sets.Set[string]{}
 	switch {
@@ -210,7 +200,6 @@ func (r *reconciler) loadSets(full bool) (map[string]sets.Set[string], bool, err
 		}
 		return out, false, nil
 	}
-	r.ops.reads++
 	contents, err := r.ipset.List(sets.List(r.ourSets)...)
 	if err != nil {
 		return nil, false, fmt.Errorf("listing ipsets: %w", err)

@@ -18,7 +18,6 @@ func (p *Proxier) refreshVXLANPorts(logger klog.Logger) {
 	if p.fork.MasqueradeRandomFully != forkconfig.RandomFullyAuto {
 		return
 	}
-	p.reconciler.ops.reads++
 	ports, err := p.netdev.VXLANPorts()
 	if err != nil {
 		logger.Error(err, "Reading the node's VXLAN links failed; keeping the VXLAN ports read before", "ports", p.vxlanPorts)

@@ -106,6 +106,8 @@ type Proxier struct {
 
 	claims     *claims
 	reconciler *reconciler
+	// meter counts and times the kernel operations of the proxier and its reconciler.
+	meter *kernelMeter
 	// allPortsDirty makes the next sync recompute every service port (first sync, new node
 	// addresses, new topology labels).
 	allPortsDirty bool
@@ -144,6 +146,8 @@ func NewProxier(ctx context.Context, cfg Config, k Kernel, sysctl utilsysctl.Int
 		logger.Info("System initialized and --init-only specified")
 		return nil, nil
 	}
+	meter := &kernelMeter{}
+	k = k.metered(meter)
 
 	exclude, err := parsePrefixes(cfg.Family, cfg.Proxy.IPVS.ExcludeCIDRs)
 	if err != nil {
@@ -174,7 +178,8 @@ func NewProxier(ctx context.Context, cfg Config, k Kernel, sysctl utilsysctl.Int
 		svcPortMap:    proxy.ServicePortMap{},
 		endpointsMap:  proxy.EndpointsMap{},
 		claims:        newClaims(),
-		reconciler:    newReconciler(cfg.Family, k.IPVS, k.Netdev, k.IPSet, k.IPTables, exclude),
+		reconciler:    newReconciler(cfg.Family, k, exclude),
+		meter:         meter,
 		allPortsDirty: true,
 		needLoad:      true,
 		noLocal:       map[proxy.ServicePortName]noLocalEndpoints{},
@@ -189,7 +194,6 @@ func NewProxier(ctx context.Context, cfg Config, k Kernel, sysctl utilsysctl.Int
 			NodeIP:    nodeIP.Unmap(),
 		},
 	}
-	p.reconciler.rulesGen = k.RulesetGen
 	p.serviceChanges = proxy.NewServiceChangeTracker(cfg.Family, newServiceInfo, p.onServicePortsChanged)
 	p.endpointsChanges = proxy.NewEndpointsChangeTracker(cfg.Family, cfg.NodeName, nil, p.onEndpointsChanged)
 
@@ -318,14 +322,16 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 	}
 	logger := klog.Background().WithValues("ipFamily", p.family)
 	start := time.Now()
-	before := p.reconciler.ops
+	before := p.meter.counts()
+	p.meter.takeTimes()
 	ph := startPhases()
-	p.reconciler.ph = ph
 	defer func() {
 		metrics.SyncProxyRulesLatency.WithLabelValues(string(p.family)).Observe(metrics.SinceInSeconds(start))
-		d := p.reconciler.ops
-		recordKernelOps(p.family, d.reads-before.reads, d.writes-before.writes)
-		logger.V(2).Info("SyncProxyRules complete", "elapsed", time.Since(start), "kernelReads", d.reads-before.reads, "kernelWrites", d.writes-before.writes, "phases", ph.String(), "err", retErr)
+		d := p.meter.counts()
+		reads, writes := d.reads-before.reads, d.writes-before.writes
+		recordKernelOps(p.family, reads, writes)
+		logger.V(2).Info("SyncProxyRules complete", "elapsed", time.Since(start), "kernelReads", reads, "kernelWrites", writes,
+			"phases", ph.String(), "kernelTime", p.meter.takeTimes(), "err", retErr)
 	}()
 
 	// Collect the changes: the trackers' callbacks record which service ports changed.
@@ -344,6 +350,7 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 			logger.Error(err, "Reading the kernel state failed")
 			return err
 		}
+		ph.done("load")
 	}
 	if addrs := p.addressesChanged.Swap(false); verify || addrs {
 		allDirty, listenersChanged := p.refreshNodeContext(logger)
@@ -388,7 +395,9 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 	}
 	ph.done("desired")
 
-	if err := p.reconciler.apply(p.claims, p.global); err != nil {
+	err := p.reconciler.apply(p.claims, p.global)
+	ph.done("apply")
+	if err != nil {
 		// The cache may be wrong now: read the kernel again before the retry, and look at
 		// every object then (the dirty marks stay set until a sync succeeds).
 		p.needLoad = true
@@ -485,7 +494,6 @@ func (p *Proxier) reportNoLocalEndpoints() {
 // listeners did (which only ports naming this node's addresses depend on). The context's other
 // fields are the configuration (set once) and the cluster's inputs (applyForkContext).
 func (p *Proxier) refreshNodeContext(logger klog.Logger) (allDirty, listenersChanged bool) {
-	p.reconciler.ops.reads++
 	local, err := p.netdev.LocalAddresses(DummyDevice)
 	if err != nil {
 		logger.Error(err, "Reading the node's addresses failed; keeping the previous ones")
@@ -493,7 +501,6 @@ func (p *Proxier) refreshNodeContext(logger klog.Logger) (allDirty, listenersCha
 	}
 	listeners := p.nodeCtx.HostListeners
 	if p.listeners != nil {
-		p.reconciler.ops.reads++
 		ls, err := p.listeners.Listeners()
 		if err != nil {
 			logger.Error(err, "Reading the host's listening sockets failed; keeping the previous ones")

@@ -147,6 +147,8 @@ type env struct {
 	rulesGen *nftgen.Fake
 	// wrapIPVS, when a mutate function sets it, stands between the proxier and the fake IPVS.
 	wrapIPVS func(*kipvs.Fake) kipvs.Interface
+	// wrapIPSet, when a mutate function sets it, stands between the proxier and the fake ipset.
+	wrapIPSet func(*ipset.Fake) ipset.Interface
 }
 
 func defaultTestConfig() *kubeproxyconfig.KubeProxyConfiguration {
@@ -174,7 +176,11 @@ func newEnv(t *testing.T, mutate ...func(*kubeproxyconfig.KubeProxyConfiguration
 	if e.wrapIPVS != nil {
 		ki = e.wrapIPVS(e.ipvs)
 	}
-	k := Kernel{IPVS: ki, Netdev: e.nd, IPSet: e.ipset, IPTables: e.ipt, Conntrack: conntrack.NewFake(), Listeners: e.listeners}
+	var is ipset.Interface = e.ipset
+	if e.wrapIPSet != nil {
+		is = e.wrapIPSet(e.ipset)
+	}
+	k := Kernel{IPVS: ki, Netdev: e.nd, IPSet: is, IPTables: e.ipt, Conntrack: conntrack.NewFake(), Listeners: e.listeners}
 	if e.rulesGen != nil {
 		k.RulesetGen = e.rulesGen
 	}

@@ -50,19 +50,14 @@ type reconciler struct {
 
 	// additions are virtual and real servers to create, sent together (additions.go).
 	additions []kipvs.Addition
-
-	ops opCounts
-	// ph times the steps of the current sync (nil outside a sync).
-	ph *phases
 }
 
-// opCounts counts kernel round trips: netlink requests and process launches.
-type opCounts struct{ reads, writes int }
-
-func newReconciler(family v1.IPFamily, ipvs kipvs.Interface, nd netdev.Interface, is ipset.Interface, ipt utiliptables.Interface, exclude []netip.Prefix) *reconciler {
+// newReconciler writes through k's IPVS, Netdev, IPSet, IPTables and RulesetGen; it never
+// touches a virtual server inside exclude that nobody wants (--ipvs-exclude-cidrs).
+func newReconciler(family v1.IPFamily, k Kernel, exclude []netip.Prefix) *reconciler {
 	r := &reconciler{
-		family: family, ipvs: ipvs, netdev: nd, ipset: is, iptables: ipt, excludeCIDRs: exclude,
-		catalogue: Sets(family), ourSets: sets.New[string](), cache: newKernelCache(),
+		family: family, ipvs: k.IPVS, netdev: k.Netdev, ipset: k.IPSet, iptables: k.IPTables, rulesGen: k.RulesetGen,
+		excludeCIDRs: exclude, catalogue: Sets(family), ourSets: sets.New[string](), cache: newKernelCache(),
 	}
 	for _, s := range r.catalogue {
 		r.ourSets.Insert(s.Name)
@@ -77,7 +72,6 @@ func (r *reconciler) inFamily(a netip.Addr) bool { return inFamily(r.family, a.U
 func (r *reconciler) apply(c *claims, global GlobalState) error {
 	logger := klog.Background().WithValues("ipFamily", r.family)
 	if !r.cache.linkPresent {
-		r.ops.writes++
 		if _, err := r.netdev.EnsureDummy(DummyDevice); err != nil {
 			return fmt.Errorf("creating %s: %w", DummyDevice, err)
 		}
@@ -110,7 +104,6 @@ func (r *reconciler) apply(c *claims, global GlobalState) error {
 		if err := r.changeBindings(unbind, false); err != nil {
 			return err
 		}
-		r.ph.done("unbind")
 	}
 
 	r.additions = r.additions[:0]
@@ -122,18 +115,15 @@ func (r *reconciler) apply(c *claims, global GlobalState) error {
 	if err := r.flushAdditions(); err != nil {
 		return err
 	}
-	r.ph.done("ipvs")
 
 	if err := r.applySets(c); err != nil {
 		return err
 	}
-	r.ph.done("ipsets")
 
 	if !r.cache.jumpsRead {
 		return errors.New("the iptables tables were not read before the first restore")
 	}
 	if !bytes.Equal(global.IPTables, r.cache.iptables) || len(r.cache.missingJumps) > 0 {
-		r.ops.writes++
 		data := withJumps(global.IPTables, r.cache.missingJumps)
 		if err := r.iptables.RestoreAll(data, utiliptables.NoFlushTables, utiliptables.RestoreCounters); err != nil {
 			r.cache.iptables = nil
@@ -142,12 +132,10 @@ func (r *reconciler) apply(c *claims, global GlobalState) error {
 		r.cache.iptables = global.IPTables
 		r.cache.missingJumps = nil
 	}
-	r.ph.done("iptables")
 
 	if err := r.changeBindings(bind, true); err != nil {
 		return err
 	}
-	r.ph.done("bind")
 
 	r.full = false
 	r.setsListed = false
@@ -166,7 +154,6 @@ func (r *reconciler) changeBindings(addrs []netip.Addr, bind bool) error {
 	if !bind {
 		change, verb = r.netdev.DeleteAddresses, "unbinding"
 	}
-	r.ops.writes += len(addrs)
 	var refused map[int]bool
 	var first error
 	err := change(DummyDevice, addrs, func(i int, err error) {
@@ -277,7 +264,6 @@ func (r *reconciler) applyVirtualServer(c *claims, k kipvs.Key) error {
 		return r.queueVirtualServer(desired.VirtualServer, desired.RealServers)
 	}
 	if have.vs != desired.VirtualServer {
-		r.ops.writes++
 		if err := r.ipvs.UpdateVirtualServer(desired.VirtualServer); err != nil {
 			return fmt.Errorf("updating virtual server %s: %w", k, err)
 		}
@@ -293,7 +279,6 @@ func (r *reconciler) applyVirtualServer(c *claims, k kipvs.Key) error {
 			adds = append(adds, rs)
 		case cur.Weight != rs.Weight:
 			// A terminating endpoint that came back, or a weight changed by hand.
-			r.ops.writes++
 			if err := r.ipvs.UpdateRealServer(k, rs); err != nil {
 				return fmt.Errorf("updating real server %s of %s: %w", id, k, err)
 			}
@@ -333,7 +318,6 @@ func (r *reconciler) retireVirtualServer(have *cachedVS) error {
 	if have.rs.len() > 0 {
 		return nil
 	}
-	r.ops.writes++
 	if err := r.ipvs.DeleteVirtualServer(have.vs.Key); err != nil {
 		return fmt.Errorf("deleting virtual server %s: %w", have.vs.Key, err)
 	}
@@ -364,7 +348,6 @@ func (r *reconciler) terminate(have *cachedVS, leaving []kipvs.RealServer) error
 		}
 		quiesced := rs
 		quiesced.Weight = 0
-		r.ops.writes++
 		if err := r.ipvs.UpdateRealServer(k, quiesced); err != nil {
 			return fmt.Errorf("quiescing real server %s of %s: %w", rsID(rs), k, err)
 		}
@@ -378,7 +361,6 @@ func (r *reconciler) terminate(have *cachedVS, leaving []kipvs.RealServer) error
 // any more, and a virtual server nobody wants once it is empty.
 func (r *reconciler) reapDrained(have *cachedVS) error {
 	k := have.vs.Key
-	r.ops.reads++
 	status, err := r.ipvs.ListRealServers(k)
 	if err != nil {
 		return fmt.Errorf("listing real servers of %s: %w", k, err)
@@ -405,7 +387,6 @@ func (r *reconciler) reapDrained(have *cachedVS) error {
 }
 
 func (r *reconciler) deleteRealServer(have *cachedVS, rs kipvs.RealServer) error {
-	r.ops.writes++
 	if err := r.ipvs.DeleteRealServer(have.vs.Key, rs); err != nil {
 		return fmt.Errorf("deleting real server %s of %s: %w", rsID(rs), have.vs.Key, err)
 	}

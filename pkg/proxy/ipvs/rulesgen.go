@@ -53,7 +53,6 @@ func (r *reconciler) rulesetGeneration() (uint32, bool) {
 	if r.rulesGen == nil || r.lastIPTables == nil || !r.lastIPTables.nft {
 		return 0, false
 	}
-	r.ops.reads++
 	gen, err := r.rulesGen.Generation()
 	if err != nil {
 		klog.V(2).InfoS("Reading the nf_tables ruleset generation failed; reading the rules", "ipFamily", r.family, "err", err)
@@ -68,7 +67,6 @@ func (r *reconciler) readIPTablesText() (*iptablesRead, error) {
 	var saved bytes.Buffer
 	for _, table := range []utiliptables.Table{utiliptables.TableNAT, utiliptables.TableFilter} {
 		saved.Reset()
-		r.ops.reads++
 		if err := r.iptables.SaveInto(table, &saved); err != nil {
 			return nil, fmt.Errorf("reading iptables %s table: %w", table, err)
 		}
