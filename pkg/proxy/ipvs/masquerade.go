@@ -11,8 +11,8 @@ import (
 
 // refreshVXLANPorts reads the node's VXLAN ports, in auto --masquerade-random-fully mode
 // only, during the periodic verification: a VXLAN link created after kube-proxy (flannel
-// starting later) is picked up within syncPeriod. When the ports changed it drops the iptables
-// text so that the sync recomputes it; the reconciler then restores iptables, and only
+// starting later) is picked up within syncPeriod. When the ports changed it marks the iptables
+// rules stale so that the sync recomputes them; the reconciler then restores iptables, and only
 // iptables, because the text differs. A failed read keeps the ports read before.
 func (p *Proxier) refreshVXLANPorts(logger klog.Logger) {
 	if p.fork.MasqueradeRandomFully != forkconfig.RandomFullyAuto {
@@ -29,5 +29,5 @@ func (p *Proxier) refreshVXLANPorts(logger klog.Logger) {
 	}
 	logger.Info("VXLAN ports changed: masquerading them without --random-fully", "previous", p.vxlanPorts, "current", ports)
 	p.vxlanPorts = ports
-	p.global.IPTables = nil
+	p.rulesStale = true
 }

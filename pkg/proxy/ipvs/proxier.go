@@ -2,6 +2,7 @@ package ipvs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"maps"
@@ -127,6 +128,9 @@ type Proxier struct {
 	svcAddrs *serviceAddrs
 	// vxlanPorts are the node's VXLAN ports as last read (masquerade.go).
 	vxlanPorts []uint16
+	// rulesStale makes the next sync recompute the iptables rules (at start, and when an input
+	// of theirs that no service port carries changed: the VXLAN ports).
+	rulesStale bool
 
 	syncRunner *runner.BoundedFrequencyRunner
 }
@@ -181,6 +185,7 @@ func NewProxier(ctx context.Context, cfg Config, k Kernel, sysctl utilsysctl.Int
 		reconciler:    newReconciler(cfg.Family, k, exclude),
 		meter:         meter,
 		allPortsDirty: true,
+		rulesStale:    true,
 		needLoad:      true,
 		noLocal:       map[proxy.ServicePortName]noLocalEndpoints{},
 		health:        healthChecks{ports: map[proxy.ServicePortName]uint16{}, dirty: true},
@@ -382,7 +387,7 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 		p.updatePort(name)
 	}
 	p.reportPolicyDecisions(logger)
-	if p.allPortsDirty || p.claims.setsChangedEmptiness || p.claims.blockedChanged || p.global.IPTables == nil {
+	if p.allPortsDirty || p.claims.setsChangedEmptiness || p.claims.blockedChanged || p.rulesStale {
 		p.global = DesiredGlobal(&GlobalConfig{
 			Family:                   p.family,
 			MasqueradeBit:            int(*p.cfg.IPTables.MasqueradeBit),
@@ -392,6 +397,7 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 			RandomFully:              p.fork.MasqueradeRandomFully,
 			VXLANPorts:               p.vxlanPorts,
 		}, p.claims.nonEmpty)
+		p.rulesStale = false
 	}
 	ph.done("desired")
 
@@ -401,9 +407,7 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 		// The cache may be wrong now: read the kernel again before the retry, and look at
 		// every object then (the dirty marks stay set until a sync succeeds).
 		p.needLoad = true
-		if p.reconcilerFailedOnIPTables(err) {
-			metrics.IPTablesRestoreFailuresTotal.WithLabelValues(string(p.family)).Inc()
-		}
+		countApplyFailure(p.family, err)
 		logger.Error(err, "Syncing IPVS rules failed; will retry")
 		return err
 	}
@@ -440,8 +444,13 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 	return nil
 }
 
-func (p *Proxier) reconcilerFailedOnIPTables(err error) bool {
-	return err != nil && p.reconciler.cache.iptables == nil
+// countApplyFailure counts a failed apply in upstream's failure metric of its stage: only an
+// iptables-restore that failed is an iptables restore failure.
+func countApplyFailure(family v1.IPFamily, err error) {
+	var failed *ApplyError
+	if errors.As(err, &failed) && failed.Stage == StageIPTables {
+		metrics.IPTablesRestoreFailuresTotal.WithLabelValues(string(family)).Inc()
+	}
 }
 
 // updatePort recomputes one service port's desired state.
@@ -517,7 +526,7 @@ func (p *Proxier) refreshNodeContext(logger klog.Logger) (allDirty, listenersCha
 			localInFamily = append(localInFamily, a)
 		}
 	}
-	all := append(append([]netip.Addr(nil), localInFamily...), p.reconciler.cache.bindings.UnsortedList()...)
+	all := append(append([]netip.Addr(nil), localInFamily...), p.reconciler.bindings()...)
 	nodePort := SelectNodePortAddresses(p.nodePortSel, localInFamily, all)
 
 	ctx := &p.nodeCtx

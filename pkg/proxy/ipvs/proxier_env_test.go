@@ -38,6 +38,9 @@ type countingIPTables struct {
 	reads, writes int
 	gen           *nftgen.Fake
 	header        string // the first line of every SaveInto, as iptables-save writes it
+	// restoreErr, when set, fails the next RestoreAll (once), as iptables-restore does on a
+	// rule the kernel refuses: nothing is written.
+	restoreErr error
 }
 
 func (c *countingIPTables) SaveInto(t utiliptables.Table, b *bytes.Buffer) error {
@@ -74,6 +77,10 @@ func (c *countingIPTables) DeleteRule(t utiliptables.Table, ch utiliptables.Chai
 func (c *countingIPTables) RestoreAll(d []byte, f utiliptables.FlushFlag, r utiliptables.RestoreCountersFlag) error {
 	c.writes++
 	defer c.committed()
+	if err := c.restoreErr; err != nil {
+		c.restoreErr = nil
+		return err
+	}
 	type insert struct {
 		table utiliptables.Table
 		chain utiliptables.Chain

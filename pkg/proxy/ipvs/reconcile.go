@@ -69,11 +69,12 @@ func (r *reconciler) inFamily(a netip.Addr) bool { return inFamily(r.family, a.U
 
 // apply brings the kernel to the desired state for the dirty objects (every object after a
 // load). On error the cache may no longer be true: the caller reloads before trying again.
+// The error is an *ApplyError naming the stage that failed.
 func (r *reconciler) apply(c *claims, global GlobalState) error {
 	logger := klog.Background().WithValues("ipFamily", r.family)
 	if !r.cache.linkPresent {
 		if _, err := r.netdev.EnsureDummy(DummyDevice); err != nil {
-			return fmt.Errorf("creating %s: %w", DummyDevice, err)
+			return &ApplyError{StageAddress, fmt.Errorf("creating %s: %w", DummyDevice, err)}
 		}
 		r.cache.linkPresent = true
 	}
@@ -102,45 +103,68 @@ func (r *reconciler) apply(c *claims, global GlobalState) error {
 	if len(unbind) > 0 {
 		logger.V(2).Info("Removing addresses", "interface", DummyDevice, "addresses", unbind)
 		if err := r.changeBindings(unbind, false); err != nil {
-			return err
+			return &ApplyError{StageAddress, err}
 		}
 	}
 
 	r.additions = r.additions[:0]
 	for k := range vsKeys {
 		if err := r.applyVirtualServer(c, k); err != nil {
-			return err
+			return &ApplyError{StageIPVS, err}
 		}
 	}
 	if err := r.flushAdditions(); err != nil {
-		return err
+		return &ApplyError{StageIPVS, err}
 	}
 
 	if err := r.applySets(c); err != nil {
-		return err
+		return &ApplyError{StageIPSet, err}
 	}
 
 	if !r.cache.jumpsRead {
-		return errors.New("the iptables tables were not read before the first restore")
+		return &ApplyError{StageIPTables, errors.New("the iptables tables were not read before the first restore")}
 	}
 	if !bytes.Equal(global.IPTables, r.cache.iptables) || len(r.cache.missingJumps) > 0 {
 		data := withJumps(global.IPTables, r.cache.missingJumps)
 		if err := r.iptables.RestoreAll(data, utiliptables.NoFlushTables, utiliptables.RestoreCounters); err != nil {
 			r.cache.iptables = nil
-			return fmt.Errorf("restoring iptables rules: %w", err)
+			return &ApplyError{StageIPTables, fmt.Errorf("restoring iptables rules: %w", err)}
 		}
 		r.cache.iptables = global.IPTables
 		r.cache.missingJumps = nil
 	}
 
 	if err := r.changeBindings(bind, true); err != nil {
-		return err
+		return &ApplyError{StageAddress, err}
 	}
 
 	r.full = false
 	r.setsListed = false
 	return nil
 }
+
+// Stage is the kind of kernel object an apply was writing when it failed.
+type Stage string
+
+const (
+	StageIPVS     Stage = "ipvs"     // virtual and real servers
+	StageIPSet    Stage = "ipset"    // sets and their entries
+	StageAddress  Stage = "address"  // kube-ipvs0 and the addresses bound to it
+	StageIPTables Stage = "iptables" // the iptables-restore of our chains and jumps
+)
+
+// ApplyError is a failed apply: which stage failed, and why. The proxier attributes its
+// failure metrics by the stage.
+type ApplyError struct {
+	Stage Stage
+	Err   error
+}
+
+func (e *ApplyError) Error() string { return fmt.Sprintf("%s: %v", e.Stage, e.Err) }
+func (e *ApplyError) Unwrap() error { return e.Err }
+
+// bindings are the addresses of this family bound to kube-ipvs0 as far as the cache knows.
+func (r *reconciler) bindings() []netip.Addr { return r.cache.bindings.UnsortedList() }
 
 // changeBindings binds (or unbinds) addresses to kube-ipvs0 in as few round trips as the
 // adapter can make and caches those it changed. It returns the first refusal (the others were
