@@ -6,7 +6,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/forkconfig"
-	kpiptables "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/iptables"
+	forkiptables "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/iptables"
 )
 
 // refreshVXLANPorts reads the node's VXLAN ports, in auto --masquerade-random-fully mode
@@ -23,7 +23,7 @@ func (p *Proxier) refreshVXLANPorts(logger klog.Logger) {
 		logger.Error(err, "Reading the node's VXLAN links failed; keeping the VXLAN ports read before", "ports", p.vxlanPorts)
 		return
 	}
-	ports = kpiptables.SortedPorts(ports)
+	ports = forkiptables.SortedPorts(ports)
 	if slices.Equal(ports, p.vxlanPorts) {
 		return
 	}

@@ -46,7 +46,7 @@ type Kernel struct {
 	IPTables  utiliptables.Interface
 	Conntrack conntrack.Interface
 	// RulesetGen reads the nf_tables ruleset generation; nil makes every verification read
-	// the iptables rules (rulesgen.go).
+	// the iptables rules (iptablesread.go).
 	RulesetGen nftgen.Reader
 	// Listeners reads the host's listening sockets for the address guard
 	// (policy_hostports.go); nil leaves that check out.
@@ -119,7 +119,7 @@ type Proxier struct {
 	global     GlobalState
 	noLocal    map[proxy.ServicePortName]noLocalEndpoints
 	health     healthChecks
-	// policy is the LB binding policy's and address guard's state (policy_proxier.go).
+	// policy is the LB binding policy's and address guard's state (policy_report.go).
 	policy *policyState
 	// intake holds the cluster inputs handlers delivered for the next sync (intake.go); it
 	// has its own lock.

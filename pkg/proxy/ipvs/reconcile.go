@@ -44,7 +44,7 @@ type reconciler struct {
 	setsListed bool
 
 	// rulesGen reads the nf_tables ruleset generation (nil: none); lastIPTables is the last
-	// iptables-save read, reused while the generation stands (rulesgen.go).
+	// iptables-save read, reused while the generation stands (iptablesread.go).
 	rulesGen     nftgen.Reader
 	lastIPTables *iptablesRead
 
@@ -82,7 +82,7 @@ func (r *reconciler) apply(c *claims, global GlobalState) error {
 	// An address is the switch that turns a Service on and off. Bound last, after the
 	// Service's virtual and real servers, its ipset entries and the iptables rules, a packet
 	// to a newly local address finds everything it needs (bound first, the node refused
-	// connections to it until IPVS caught up: a minute at a cold start with 10000 Services).
+	// connections to it until IPVS caught up, for as long as a cold start takes).
 	// Unbound first, a removed Service stops being local before its objects go.
 	vsKeys := c.dirtyVS
 	bindKeys := c.dirtyBindings

@@ -11,7 +11,7 @@ import (
 
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/forkconfig"
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
-	kpiptables "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/iptables"
+	forkiptables "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/iptables"
 )
 
 // Our iptables chains.
@@ -271,8 +271,8 @@ func DesiredGlobal(cfg *GlobalConfig, nonEmpty func(setName string) bool) Global
 		masquerade = masquerade[:len(masquerade)-1]
 	case forkconfig.RandomFullyAuto:
 		// The outer packet of a VXLAN tunnel keeps its source port (see VXLANMasqueradeRule).
-		for _, port := range kpiptables.SortedPorts(cfg.VXLANPorts) {
-			natRules.add(concat([]string{"-A", chainPostrouting}, kpiptables.VXLANMasqueradeRule(port)...)...)
+		for _, port := range forkiptables.SortedPorts(cfg.VXLANPorts) {
+			natRules.add(concat([]string{"-A", chainPostrouting}, forkiptables.VXLANMasqueradeRule(port)...)...)
 		}
 	}
 	natRules.add(masquerade...)
