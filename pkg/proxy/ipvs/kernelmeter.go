@@ -3,7 +3,6 @@ package ipvs
 import (
 	"bytes"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -25,9 +24,7 @@ import (
 type kernelMeter struct {
 	mu            sync.Mutex
 	reads, writes int
-	// steps are the kinds of operation in the order they first ran, took their time.
-	steps []string
-	took  []time.Duration
+	times         durations
 }
 
 // meterCounts are a meter's counts at one moment.
@@ -49,32 +46,17 @@ func (m *kernelMeter) record(step string, read bool, n int, start time.Time) {
 	} else {
 		m.writes += n
 	}
-	for i, s := range m.steps {
-		if s == step {
-			m.took[i] += d
-			return
-		}
-	}
-	m.steps = append(m.steps, step)
-	m.took = append(m.took, d)
+	m.times.add(step, d)
 }
 
-// takeTimes returns "read-ipvs=1.2ms ipvs=3ms ..." for the operations since the last call, in
-// the order they first ran, and starts over.
+// takeTimes returns the time of the operations since the last call by kind
+// (durations.String), and starts over.
 func (m *kernelMeter) takeTimes() string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var b strings.Builder
-	for i, s := range m.steps {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(s)
-		b.WriteByte('=')
-		b.WriteString(m.took[i].Round(100 * time.Microsecond).String())
-	}
-	m.steps, m.took = m.steps[:0], m.took[:0]
-	return b.String()
+	s := m.times.String()
+	m.times = durations{}
+	return s
 }
 
 // The kinds of operation, as the sync's log line names them.
@@ -91,12 +73,41 @@ const (
 	stepUnbind       = "unbind"
 )
 
-// meteredIPVS counts the IPVS calls a sync makes (Flush and SetTimeouts, made at start and by
-// --cleanup, pass through uncounted).
-type meteredIPVS struct {
-	kipvs.Interface
-	m *kernelMeter
-}
+// The decorators: each counts the calls a sync makes and passes the others through.
+type (
+	// Flush and SetTimeouts, made at start and by --cleanup, pass through uncounted.
+	meteredIPVS struct {
+		kipvs.Interface
+		m *kernelMeter
+	}
+
+	// WatchAddresses, a subscription, passes through uncounted.
+	meteredNetdev struct {
+		netdev.Interface
+		m *kernelMeter
+	}
+
+	meteredIPSet struct {
+		ipset.Interface
+		m *kernelMeter
+	}
+
+	// A sync calls SaveInto and RestoreAll; --cleanup's calls pass through.
+	meteredIPTables struct {
+		utiliptables.Interface
+		m *kernelMeter
+	}
+
+	meteredRulesetGen struct {
+		nftgen.Reader
+		m *kernelMeter
+	}
+
+	meteredListeners struct {
+		sockdiag.Interface
+		m *kernelMeter
+	}
+)
 
 func (w meteredIPVS) ListVirtualServers() ([]kipvs.VirtualServer, error) {
 	defer w.m.record(stepReadIPVS, true, 1, time.Now())
@@ -145,13 +156,6 @@ func (w meteredIPVS) DeleteRealServer(k kipvs.Key, rs kipvs.RealServer) error {
 	return w.Interface.DeleteRealServer(k, rs)
 }
 
-// meteredNetdev counts the link and address calls a sync makes (WatchAddresses, a
-// subscription, passes through uncounted).
-type meteredNetdev struct {
-	netdev.Interface
-	m *kernelMeter
-}
-
 func (w meteredNetdev) EnsureDummy(name string) (bool, error) {
 	defer w.m.record(stepBind, false, 1, time.Now())
 	return w.Interface.EnsureDummy(name)
@@ -182,11 +186,6 @@ func (w meteredNetdev) VXLANPorts() ([]uint16, error) {
 	return w.Interface.VXLANPorts()
 }
 
-type meteredIPSet struct {
-	ipset.Interface
-	m *kernelMeter
-}
-
 func (w meteredIPSet) List(names ...string) ([]ipset.Content, error) {
 	defer w.m.record(stepReadIPSets, true, 1, time.Now())
 	return w.Interface.List(names...)
@@ -203,12 +202,6 @@ func (w meteredIPSet) Apply(ops []ipset.Op) error {
 	return w.Interface.Apply(ops)
 }
 
-// meteredIPTables counts the two calls a sync makes; the others (--cleanup's) pass through.
-type meteredIPTables struct {
-	utiliptables.Interface
-	m *kernelMeter
-}
-
 func (w meteredIPTables) SaveInto(t utiliptables.Table, b *bytes.Buffer) error {
 	defer w.m.record(stepReadIPTables, true, 1, time.Now())
 	return w.Interface.SaveInto(t, b)
@@ -219,19 +212,9 @@ func (w meteredIPTables) RestoreAll(d []byte, f utiliptables.FlushFlag, c utilip
 	return w.Interface.RestoreAll(d, f, c)
 }
 
-type meteredRulesetGen struct {
-	nftgen.Reader
-	m *kernelMeter
-}
-
 func (w meteredRulesetGen) Generation() (uint32, error) {
 	defer w.m.record(stepReadIPTables, true, 1, time.Now())
 	return w.Reader.Generation()
-}
-
-type meteredListeners struct {
-	sockdiag.Interface
-	m *kernelMeter
 }
 
 func (w meteredListeners) Listeners() ([]sockdiag.Listener, error) {
@@ -239,21 +222,12 @@ func (w meteredListeners) Listeners() ([]sockdiag.Listener, error) {
 	return w.Interface.Listeners()
 }
 
-// metered returns k with every adapter a sync calls counted by m (nil adapters stay nil).
+// metered returns k with every adapter a sync calls counted by m. The optional readers stay
+// nil when they are.
 func (k Kernel) metered(m *kernelMeter) Kernel {
 	out := k
-	if k.IPVS != nil {
-		out.IPVS = meteredIPVS{k.IPVS, m}
-	}
-	if k.Netdev != nil {
-		out.Netdev = meteredNetdev{k.Netdev, m}
-	}
-	if k.IPSet != nil {
-		out.IPSet = meteredIPSet{k.IPSet, m}
-	}
-	if k.IPTables != nil {
-		out.IPTables = meteredIPTables{k.IPTables, m}
-	}
+	out.IPVS, out.Netdev = meteredIPVS{k.IPVS, m}, meteredNetdev{k.Netdev, m}
+	out.IPSet, out.IPTables = meteredIPSet{k.IPSet, m}, meteredIPTables{k.IPTables, m}
 	if k.RulesetGen != nil {
 		out.RulesetGen = meteredRulesetGen{k.RulesetGen, m}
 	}
