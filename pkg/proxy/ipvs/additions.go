@@ -10,10 +10,10 @@ import (
 // on: sixteen round trips of nlmsg.MaxBatch, and a queue of about 100 KB at most.
 const additionsFlushAt = 1024
 
-// Why additions are queued: a cold start creates every virtual server and ten real servers for
-// each (15,000 and 150,000 at S=10000). One round trip per virtual server and one per its real
-// servers made 30,000; queued and sent together, several virtual servers and their real
-// servers share a round trip (the kernel handles one datagram's requests in order, so a real
+// Why additions are queued: a cold start creates every virtual server and its real servers. One
+// round trip per virtual server and one per its real servers makes twice as many round trips as
+// virtual servers; queued and sent together, several virtual servers and their real servers
+// share a round trip (the kernel handles one datagram's requests in order, so a real
 // server finds the virtual server added just before it). A round trip costs more than the
 // request it carries in an emulated guest and on nodes with speculative-execution mitigations.
 //
@@ -49,7 +49,6 @@ func (r *reconciler) flushAdditions() error {
 	if len(adds) == 0 {
 		return nil
 	}
-	r.ops.writes += len(adds)
 	var refused map[int]error // refusals are rare: no allocation without one
 	err := r.ipvs.Add(adds, func(i int, err error) {
 		if refused == nil {

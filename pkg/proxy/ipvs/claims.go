@@ -21,8 +21,9 @@ type claims struct {
 	// services asking for the same address:port is a conflict: the Service whose cluster IP
 	// it is wins (the guard refuses cluster IPs as external addresses; this holds even if it
 	// did not), then the lowest name, so the outcome does not depend on the order events
-	// arrived in. A slice and not a map: nearly
-	// every virtual server has one owner, and a map each cost 9 MB at 15,000 virtual servers.
+	// arrived in. A slice and not a map: nearly every virtual server has one owner, and a map
+	// per virtual server is the larger part of the claims' memory on a large node
+	// (docs/performance.md).
 	vs       map[kipvs.Key][]vsClaim
 	bindings map[netip.Addr]int
 	entries  map[string]map[string]int

@@ -42,7 +42,7 @@ func cleanup(ctx context.Context, ipvs kipvs.Interface, nd netdev.Interface, is 
 		fail(err, "Error deleting the dummy device", "device", DummyDevice)
 	}
 	for _, ipt := range ipts {
-		for _, j := range JumpRules(v1.IPv4Protocol) {
+		for _, j := range JumpRules() {
 			if err := ipt.DeleteRule(utiliptables.Table(j.Table), utiliptables.Chain(j.SourceChain), j.Args()...); err != nil && !utiliptables.IsNotFoundError(err) {
 				fail(err, "Error removing an iptables jump rule", "chain", j.SourceChain)
 			}

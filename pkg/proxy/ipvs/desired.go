@@ -287,7 +287,6 @@ func (b *builder) virtualServerFor(sp proxy.ServicePort, addr netip.Addr, port i
 	vs := kipvs.VirtualServer{
 		Key:       kipvs.Key{Address: addr, Protocol: kipvs.Protocol(sp.Protocol()), Port: uint16(port)},
 		Scheduler: scheduler,
-		Flags:     b.ctx.SchedulerFlags &^ kipvs.FlagHashed,
 	}
 	if sp.SessionAffinityType() == v1.ServiceAffinityClientIP {
 		vs.Flags |= kipvs.FlagPersistent

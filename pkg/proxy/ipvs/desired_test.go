@@ -364,21 +364,19 @@ func TestSessionAffinityPersistentTimeout(t *testing.T) {
 func TestSchedulerMHFlags(t *testing.T) {
 	for _, tc := range []struct {
 		scheduler string
-		extra     kipvs.Flags
 		want      string
 		wantFlags kipvs.Flags
 	}{
-		{"", 0, "rr", 0},
-		{"wlc", 0, "wlc", 0},
-		{"mh", 0, "mh", kipvs.FlagSchedSH2},
-		{"mh", kipvs.FlagSchedSH1, "mh", kipvs.FlagSchedSH1 | kipvs.FlagSchedSH2},
+		{"", "rr", 0},
+		{"wlc", "wlc", 0},
+		{"mh", "mh", kipvs.FlagSchedSH2},
 	} {
 		ctx := ctx4()
-		ctx.Scheduler, ctx.SchedulerFlags = tc.scheduler, tc.extra
+		ctx.Scheduler = tc.scheduler
 		st := DesiredServicePort(ctx, only(t, v1.IPv4Protocol, service("web", "10.96.0.10")))
 		got := st.VirtualServers[0].VirtualServer
 		if got.Scheduler != tc.want || got.Flags != tc.wantFlags {
-			t.Errorf("scheduler %q flags %#x: got %q %#x, want %q %#x", tc.scheduler, tc.extra, got.Scheduler, got.Flags, tc.want, tc.wantFlags)
+			t.Errorf("scheduler %q: got %q %#x, want %q %#x", tc.scheduler, got.Scheduler, got.Flags, tc.want, tc.wantFlags)
 		}
 	}
 }
@@ -474,16 +472,15 @@ func TestDualStackOnlyFamilyAddresses(t *testing.T) {
 func TestExcludeCIDRs(t *testing.T) {
 	// Upstream creates virtual servers inside --ipvs-exclude-cidrs when a service asks for
 	// them; the CIDRs only protect foreign virtual servers from its cleanup.
-	ctx := ctx4()
-	ctx.ExcludeCIDRs = []netip.Prefix{netip.MustParsePrefix("10.96.0.0/24")}
-	st := DesiredServicePort(ctx, only(t, v1.IPv4Protocol, service("web", "10.96.0.10")))
+	exclude := []netip.Prefix{netip.MustParsePrefix("10.96.0.0/24")}
+	st := DesiredServicePort(ctx4(), only(t, v1.IPv4Protocol, service("web", "10.96.0.10")))
 	realServersOf(t, st, key("10.96.0.10", kipvs.TCP, 80))
 
 	for _, tc := range []struct {
 		a    string
 		want bool
 	}{{"10.96.0.10", true}, {"10.96.1.10", false}, {"::ffff:10.96.0.1", true}, {"fd00::1", false}} {
-		if got := IsExcluded(ctx.ExcludeCIDRs, addr(tc.a)); got != tc.want {
+		if got := IsExcluded(exclude, addr(tc.a)); got != tc.want {
 			t.Errorf("IsExcluded(%s) = %v, want %v", tc.a, got, tc.want)
 		}
 	}

@@ -43,8 +43,8 @@ func (d *dualStackProxier) OnAPIServerEndpoints(eps []netip.AddrPort) {
 // OnServiceSynced and OnEndpointSlicesSynced run the families' handlers side by side. The first
 // sync runs inside whichever of the two comes last, and the metaproxier calls the families one
 // after the other: the second family's Services waited for the whole of the first family's
-// first sync (40 to 86 s at 10,000 IPv4 Services in the lab). The families share no state but the kernel
-// adapters, which their periodic syncs already use concurrently.
+// first sync, which is long on a large node (docs/performance.md). The families share no state
+// but the kernel adapters, which their periodic syncs already use concurrently.
 func (d *dualStackProxier) OnServiceSynced() { d.both((*Proxier).OnServiceSynced) }
 
 func (d *dualStackProxier) OnEndpointSlicesSynced() { d.both((*Proxier).OnEndpointSlicesSynced) }

@@ -12,7 +12,7 @@ import (
 
 // clusterIntake takes what the Node, apiserver-endpoint, ServiceCIDR and topology handlers
 // deliver without waiting for a sync. A sync holds Proxier.mu across its kernel I/O, which
-// can last a minute at 10k Services; a handler that waited on it would hold back every later
+// a cold start on a large node makes long; a handler that waited on it would hold back every later
 // notification of its informer for as long, and the address guard would learn of a new node
 // address a sync late. Each sync takes what arrived before it started (take).
 type clusterIntake struct {
@@ -169,4 +169,54 @@ func buildAddrView(nodeName string, nodes map[string][]netip.Addr, apiserver []n
 		v.apiAddrs[ep.Addr()] = true
 	}
 	return v
+}
+
+// ClusterAddressHandler receives the cluster's addresses the address guard protects: every
+// Node's status.addresses and the apiserver's endpoints. The command feeds it from informers;
+// the Proxier and the dual-stack proxier implement it.
+type ClusterAddressHandler interface {
+	// OnNodeAddresses sets a Node's addresses (every family).
+	OnNodeAddresses(node string, addrs []netip.Addr)
+	// OnNodeDelete forgets a Node.
+	OnNodeDelete(node string)
+	// OnAPIServerEndpoints sets the endpoints of Service default/kubernetes (every family).
+	OnAPIServerEndpoints(eps []netip.AddrPort)
+}
+
+var _ ClusterAddressHandler = &Proxier{}
+
+// OnNodeAddresses is part of ClusterAddressHandler. It does not wait for a running sync
+// (intake.go); the next sync recomputes every service port.
+func (p *Proxier) OnNodeAddresses(node string, addrs []netip.Addr) {
+	if p.intake.setNode(node, addrs) && p.initialized.Load() {
+		p.Sync()
+	}
+}
+
+// OnNodeDelete is part of ClusterAddressHandler.
+func (p *Proxier) OnNodeDelete(node string) { p.OnNodeAddresses(node, nil) }
+
+// OnAPIServerEndpoints is part of ClusterAddressHandler.
+func (p *Proxier) OnAPIServerEndpoints(eps []netip.AddrPort) {
+	if p.intake.setAPIServer(eps) && p.initialized.Load() {
+		p.Sync()
+	}
+}
+
+// takeIntake applies what the cluster-input handlers delivered since the last sync; a change
+// to the cluster's addresses, the service CIDRs or the topology labels can change any service
+// port, so every one is recomputed then (no kernel I/O where the outcome is the same).
+func (p *Proxier) takeIntake() {
+	c := p.intake.take()
+	if c.view != nil {
+		p.policy.addrs = c.view
+		p.allPortsDirty = true
+	}
+	if c.cidrsSet && p.svcAddrs.setCIDRs(c.cidrs) {
+		p.allPortsDirty = true
+	}
+	if c.topoSet {
+		p.topologyLabels = c.topology
+		p.allPortsDirty = true
+	}
 }

@@ -7,6 +7,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/component-base/metrics/testutil"
+	kubeproxyconfig "k8s.io/kubernetes/pkg/proxy/apis/config"
 	"k8s.io/utils/ptr"
 
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipset"
@@ -78,9 +79,13 @@ func (e *refusedError) Error() string {
 // entries nor the rules and bindings after it out; the refusal is counted.
 func TestRefusedIPSetEntryIsIsolated(t *testing.T) {
 	RegisterMetrics()
-	e := newEnv(t)
-	fake := &refusingIPSet{Fake: e.ipset, refuse: map[string]bool{"10.96.0.71,tcp:80": true}}
-	e.p.reconciler.ipset = fake
+	var fake *refusingIPSet
+	e := newEnv(t, func(_ *kubeproxyconfig.KubeProxyConfiguration, e *env) {
+		e.wrapIPSet = func(f *ipset.Fake) ipset.Interface {
+			fake = &refusingIPSet{Fake: f, refuse: map[string]bool{"10.96.0.71,tcp:80": true}}
+			return fake
+		}
+	})
 	var objs []any
 	for i, ip := range []string{"10.96.0.70", "10.96.0.71", "10.96.0.72", "10.96.0.73"} {
 		svc := service("s"+string(rune('a'+i)), ip)

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
-
-	v1 "k8s.io/api/core/v1"
 )
 
 // Upstream links each built-in chain to ours with EnsureRule: two process launches per jump
@@ -32,14 +30,13 @@ func (j JumpRule) restoreLine() string {
 	return b.String()
 }
 
-// missingJumps returns the jump rules of the family that the iptables-save text of table
-// lacks. A jump is there when a rule in its source chain carries its comment and jumps to its
+// missingJumps returns the jump rules that the iptables-save text of table lacks. A jump is there when a rule in its source chain carries its comment and jumps to its
 // chain; matching on those, not the whole text, does not depend on how iptables-save orders
 // or spells the match arguments.
-func missingJumps(saved []byte, table string, family v1.IPFamily) []JumpRule {
+func missingJumps(saved []byte, table string) []JumpRule {
 	var missing []JumpRule
 	lines := strings.Split(string(saved), "\n")
-	for _, j := range JumpRules(family) {
+	for _, j := range JumpRules() {
 		if j.Table != table {
 			continue
 		}

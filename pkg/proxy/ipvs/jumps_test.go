@@ -6,13 +6,12 @@ import (
 	"strings"
 	"testing"
 
-	v1 "k8s.io/api/core/v1"
 	kubeproxyconfig "k8s.io/kubernetes/pkg/proxy/apis/config"
 	utiliptables "k8s.io/kubernetes/pkg/util/iptables"
 )
 
 func TestJumpRestoreLine(t *testing.T) {
-	j := JumpRules(v1.IPv4Protocol)[0]
+	j := JumpRules()[0]
 	want := `-I OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`
 	if got := j.restoreLine(); got != want {
 		t.Errorf("restoreLine = %s, want %s", got, want)
@@ -24,8 +23,8 @@ func TestJumpRestoreLine(t *testing.T) {
 }
 
 func TestWithJumps(t *testing.T) {
-	nat := JumpRules(v1.IPv4Protocol)[0]
-	filter := JumpRules(v1.IPv4Protocol)[3]
+	nat := JumpRules()[0]
+	filter := JumpRules()[3]
 	text := "*filter\n:KUBE-FORWARD - [0:0]\nCOMMIT\n*nat\n:KUBE-SERVICES - [0:0]\n-A KUBE-SERVICES -j RETURN\nCOMMIT\n"
 	for _, tc := range []struct {
 		name  string
@@ -56,7 +55,7 @@ func TestMissingJumps(t *testing.T) {
 COMMIT
 `
 	var got []string
-	for _, j := range missingJumps([]byte(saved), TableNAT, v1.IPv4Protocol) {
+	for _, j := range missingJumps([]byte(saved), TableNAT) {
 		got = append(got, j.SourceChain+"->"+j.Chain)
 	}
 	if want := []string{"PREROUTING->KUBE-SERVICES", "POSTROUTING->KUBE-POSTROUTING"}; !slices.Equal(got, want) {
@@ -104,7 +103,7 @@ func TestDeletedJumpRestored(t *testing.T) {
 	e := newEnv(t)
 	svc, sl := webService()
 	e.start(svc, sl)
-	j := JumpRules(v1.IPv4Protocol)[1] // nat PREROUTING
+	j := JumpRules()[1] // nat PREROUTING
 	if err := e.ipt.FakeIPTables.DeleteRule(utiliptables.Table(j.Table), utiliptables.Chain(j.SourceChain), j.Args()...); err != nil {
 		t.Fatal(err)
 	}

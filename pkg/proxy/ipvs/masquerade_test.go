@@ -49,16 +49,16 @@ func (e *env) wantPostrouting(want ...string) {
 func (e *env) vxlanSync(writes int) {
 	e.t.Helper()
 	e.resetCounts()
-	before := e.p.reconciler.ops
+	before := e.p.meter.counts()
 	e.verifySync()
 	if n := e.nd.Count("VXLANPorts"); n != 1 {
 		e.t.Errorf("verification read the VXLAN links %d times, want 1", n)
 	}
 	reads := e.reads()
-	if d := e.p.reconciler.ops.reads - before.reads; d != reads {
+	if d := e.p.meter.counts().reads - before.reads; d != reads {
 		e.t.Errorf("proxier counted %d kernel reads, the fakes saw %d: %s", d, reads, e.ops())
 	}
-	if e.writes() != writes || e.ipt.writes != writes || e.p.reconciler.ops.writes-before.writes != writes {
+	if e.writes() != writes || e.ipt.writes != writes || e.p.meter.counts().writes-before.writes != writes {
 		e.t.Errorf("verification made %d kernel writes (%d iptables), want %d iptables restores: %s", e.writes(), e.ipt.writes, writes, e.ops())
 	}
 }

@@ -2,6 +2,7 @@ package ipvs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"maps"
@@ -45,7 +46,7 @@ type Kernel struct {
 	IPTables  utiliptables.Interface
 	Conntrack conntrack.Interface
 	// RulesetGen reads the nf_tables ruleset generation; nil makes every verification read
-	// the iptables rules (rulesgen.go).
+	// the iptables rules (iptablesread.go).
 	RulesetGen nftgen.Reader
 	// Listeners reads the host's listening sockets for the address guard
 	// (policy_hostports.go); nil leaves that check out.
@@ -106,6 +107,8 @@ type Proxier struct {
 
 	claims     *claims
 	reconciler *reconciler
+	// meter counts and times the kernel operations of the proxier and its reconciler.
+	meter *kernelMeter
 	// allPortsDirty makes the next sync recompute every service port (first sync, new node
 	// addresses, new topology labels).
 	allPortsDirty bool
@@ -116,7 +119,7 @@ type Proxier struct {
 	global     GlobalState
 	noLocal    map[proxy.ServicePortName]noLocalEndpoints
 	health     healthChecks
-	// policy is the LB binding policy's and address guard's state (policy_proxier.go).
+	// policy is the LB binding policy's and address guard's state (policy_report.go).
 	policy *policyState
 	// intake holds the cluster inputs handlers delivered for the next sync (intake.go); it
 	// has its own lock.
@@ -125,6 +128,9 @@ type Proxier struct {
 	svcAddrs *serviceAddrs
 	// vxlanPorts are the node's VXLAN ports as last read (masquerade.go).
 	vxlanPorts []uint16
+	// rulesStale makes the next sync recompute the iptables rules (at start, and when an input
+	// of theirs that no service port carries changed: the VXLAN ports).
+	rulesStale bool
 
 	syncRunner *runner.BoundedFrequencyRunner
 }
@@ -144,6 +150,8 @@ func NewProxier(ctx context.Context, cfg Config, k Kernel, sysctl utilsysctl.Int
 		logger.Info("System initialized and --init-only specified")
 		return nil, nil
 	}
+	meter := &kernelMeter{}
+	k = k.metered(meter)
 
 	exclude, err := parsePrefixes(cfg.Family, cfg.Proxy.IPVS.ExcludeCIDRs)
 	if err != nil {
@@ -174,16 +182,23 @@ func NewProxier(ctx context.Context, cfg Config, k Kernel, sysctl utilsysctl.Int
 		svcPortMap:    proxy.ServicePortMap{},
 		endpointsMap:  proxy.EndpointsMap{},
 		claims:        newClaims(),
-		reconciler:    newReconciler(cfg.Family, k.IPVS, k.Netdev, k.IPSet, k.IPTables, exclude),
+		reconciler:    newReconciler(cfg.Family, k, exclude),
+		meter:         meter,
 		allPortsDirty: true,
+		rulesStale:    true,
 		needLoad:      true,
 		noLocal:       map[proxy.ServicePortName]noLocalEndpoints{},
 		health:        healthChecks{ports: map[proxy.ServicePortName]uint16{}, dirty: true},
 		policy:        newPolicyState(cfg.Family, cfg.NodeName, cfg.Fork),
 		intake:        newClusterIntake(cfg.Family, cfg.NodeName),
 		svcAddrs:      newServiceAddrs(),
+		nodeCtx: NodeContext{
+			Family:    cfg.Family,
+			NodeName:  cfg.NodeName,
+			Scheduler: cfg.Proxy.IPVS.Scheduler,
+			NodeIP:    nodeIP.Unmap(),
+		},
 	}
-	p.reconciler.rulesGen = k.RulesetGen
 	p.serviceChanges = proxy.NewServiceChangeTracker(cfg.Family, newServiceInfo, p.onServicePortsChanged)
 	p.endpointsChanges = proxy.NewEndpointsChangeTracker(cfg.Family, cfg.NodeName, nil, p.onEndpointsChanged)
 
@@ -312,14 +327,16 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 	}
 	logger := klog.Background().WithValues("ipFamily", p.family)
 	start := time.Now()
-	before := p.reconciler.ops
+	before := p.meter.counts()
+	p.meter.takeTimes()
 	ph := startPhases()
-	p.reconciler.ph = ph
 	defer func() {
 		metrics.SyncProxyRulesLatency.WithLabelValues(string(p.family)).Observe(metrics.SinceInSeconds(start))
-		d := p.reconciler.ops
-		recordKernelOps(p.family, d.reads-before.reads, d.writes-before.writes)
-		logger.V(2).Info("SyncProxyRules complete", "elapsed", time.Since(start), "kernelReads", d.reads-before.reads, "kernelWrites", d.writes-before.writes, "phases", ph.String(), "err", retErr)
+		d := p.meter.counts()
+		reads, writes := d.reads-before.reads, d.writes-before.writes
+		recordKernelOps(p.family, reads, writes)
+		logger.V(2).Info("SyncProxyRules complete", "elapsed", time.Since(start), "kernelReads", reads, "kernelWrites", writes,
+			"phases", ph.String(), "kernelTime", p.meter.takeTimes(), "err", retErr)
 	}()
 
 	// Collect the changes: the trackers' callbacks record which service ports changed.
@@ -338,6 +355,7 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 			logger.Error(err, "Reading the kernel state failed")
 			return err
 		}
+		ph.done("load")
 	}
 	if addrs := p.addressesChanged.Swap(false); verify || addrs {
 		allDirty, listenersChanged := p.refreshNodeContext(logger)
@@ -369,7 +387,7 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 		p.updatePort(name)
 	}
 	p.reportPolicyDecisions(logger)
-	if p.allPortsDirty || p.claims.setsChangedEmptiness || p.claims.blockedChanged || p.global.IPTables == nil {
+	if p.allPortsDirty || p.claims.setsChangedEmptiness || p.claims.blockedChanged || p.rulesStale {
 		p.global = DesiredGlobal(&GlobalConfig{
 			Family:                   p.family,
 			MasqueradeBit:            int(*p.cfg.IPTables.MasqueradeBit),
@@ -379,16 +397,17 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 			RandomFully:              p.fork.MasqueradeRandomFully,
 			VXLANPorts:               p.vxlanPorts,
 		}, p.claims.nonEmpty)
+		p.rulesStale = false
 	}
 	ph.done("desired")
 
-	if err := p.reconciler.apply(p.claims, p.global); err != nil {
+	err := p.reconciler.apply(p.claims, p.global)
+	ph.done("apply")
+	if err != nil {
 		// The cache may be wrong now: read the kernel again before the retry, and look at
 		// every object then (the dirty marks stay set until a sync succeeds).
 		p.needLoad = true
-		if p.reconcilerFailedOnIPTables(err) {
-			metrics.IPTablesRestoreFailuresTotal.WithLabelValues(string(p.family)).Inc()
-		}
+		countApplyFailure(p.family, err)
 		logger.Error(err, "Syncing IPVS rules failed; will retry")
 		return err
 	}
@@ -425,8 +444,13 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 	return nil
 }
 
-func (p *Proxier) reconcilerFailedOnIPTables(err error) bool {
-	return err != nil && p.reconciler.cache.iptables == nil
+// countApplyFailure counts a failed apply in upstream's failure metric of its stage: only an
+// iptables-restore that failed is an iptables restore failure.
+func countApplyFailure(family v1.IPFamily, err error) {
+	var failed *ApplyError
+	if errors.As(err, &failed) && failed.Stage == StageIPTables {
+		metrics.IPTablesRestoreFailuresTotal.WithLabelValues(string(family)).Inc()
+	}
 }
 
 // updatePort recomputes one service port's desired state.
@@ -474,11 +498,11 @@ func (p *Proxier) reportNoLocalEndpoints() {
 	metrics.SyncProxyRulesNoLocalEndpointsTotal.WithLabelValues("external", string(p.family)).Set(float64(external.Len()))
 }
 
-// refreshNodeContext reads the node's addresses and listening sockets and rebuilds the
-// NodeContext; it reports whether anything every service port depends on changed, and whether
-// the listeners did (which only ports naming this node's addresses depend on).
+// refreshNodeContext reads the node's addresses and listening sockets into the NodeContext; it
+// reports whether the addresses every service port depends on changed, and whether the
+// listeners did (which only ports naming this node's addresses depend on). The context's other
+// fields are the configuration (set once) and the cluster's inputs (applyForkContext).
 func (p *Proxier) refreshNodeContext(logger klog.Logger) (allDirty, listenersChanged bool) {
-	p.reconciler.ops.reads++
 	local, err := p.netdev.LocalAddresses(DummyDevice)
 	if err != nil {
 		logger.Error(err, "Reading the node's addresses failed; keeping the previous ones")
@@ -486,7 +510,6 @@ func (p *Proxier) refreshNodeContext(logger klog.Logger) (allDirty, listenersCha
 	}
 	listeners := p.nodeCtx.HostListeners
 	if p.listeners != nil {
-		p.reconciler.ops.reads++
 		ls, err := p.listeners.Listeners()
 		if err != nil {
 			logger.Error(err, "Reading the host's listening sockets failed; keeping the previous ones")
@@ -503,45 +526,37 @@ func (p *Proxier) refreshNodeContext(logger klog.Logger) (allDirty, listenersCha
 			localInFamily = append(localInFamily, a)
 		}
 	}
-	all := append(append([]netip.Addr(nil), localInFamily...), p.reconciler.cache.bindings.UnsortedList()...)
-	exclude, _ := parsePrefixes(p.family, p.cfg.IPVS.ExcludeCIDRs)
-	ctx := NodeContext{
-		Family:            p.family,
-		NodeName:          p.nodeName,
-		NodePortAddresses: SelectNodePortAddresses(p.nodePortSel, localInFamily, all),
-		Scheduler:         p.cfg.IPVS.Scheduler,
-		ExcludeCIDRs:      exclude,
-		LocalDetector:     p.detector,
-		MasqueradeAll:     p.cfg.Linux.MasqueradeAll,
-		NodeIP:            p.nodeIP,
-		LocalAddresses:    localSet,
-		HostListeners:     listeners,
-	}
-	allDirty = !sameNodeContext(&p.nodeCtx, &ctx)
-	listenersChanged = !p.nodeCtx.HostListeners.equal(listeners)
-	p.nodeCtx = ctx
+	all := append(append([]netip.Addr(nil), localInFamily...), p.reconciler.bindings()...)
+	nodePort := SelectNodePortAddresses(p.nodePortSel, localInFamily, all)
+
+	ctx := &p.nodeCtx
+	allDirty = !sameAddresses(ctx.LocalAddresses, localSet, ctx.NodePortAddresses, nodePort)
+	listenersChanged = !ctx.HostListeners.equal(listeners)
+	ctx.LocalAddresses, ctx.NodePortAddresses, ctx.HostListeners = localSet, nodePort, listeners
 	return allDirty, listenersChanged
 }
 
-func sameNodeContext(a, b *NodeContext) bool {
-	if len(a.LocalAddresses) != len(b.LocalAddresses) || len(a.NodePortAddresses) != len(b.NodePortAddresses) {
+// sameAddresses reports whether two reads of the node's addresses give every service port the
+// same desired state: the same local addresses and the same NodePort addresses (in any order).
+func sameAddresses(localA, localB map[netip.Addr]bool, nodePortA, nodePortB []netip.Addr) bool {
+	if len(localA) != len(localB) || len(nodePortA) != len(nodePortB) {
 		return false
 	}
-	for addr := range a.LocalAddresses {
-		if !b.LocalAddresses[addr] {
+	for addr := range localA {
+		if !localB[addr] {
 			return false
 		}
 	}
 	seen := map[netip.Addr]bool{}
-	for _, addr := range a.NodePortAddresses {
+	for _, addr := range nodePortA {
 		seen[addr] = true
 	}
-	for _, addr := range b.NodePortAddresses {
+	for _, addr := range nodePortB {
 		if !seen[addr] {
 			return false
 		}
 	}
-	return a.NodeName != "" && a.NodeName == b.NodeName
+	return true
 }
 
 func parsePrefixes(family v1.IPFamily, cidrs []string) ([]netip.Prefix, error) {

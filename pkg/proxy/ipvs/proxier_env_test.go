@@ -38,6 +38,9 @@ type countingIPTables struct {
 	reads, writes int
 	gen           *nftgen.Fake
 	header        string // the first line of every SaveInto, as iptables-save writes it
+	// restoreErr, when set, fails the next RestoreAll (once), as iptables-restore does on a
+	// rule the kernel refuses: nothing is written.
+	restoreErr error
 }
 
 func (c *countingIPTables) SaveInto(t utiliptables.Table, b *bytes.Buffer) error {
@@ -74,6 +77,10 @@ func (c *countingIPTables) DeleteRule(t utiliptables.Table, ch utiliptables.Chai
 func (c *countingIPTables) RestoreAll(d []byte, f utiliptables.FlushFlag, r utiliptables.RestoreCountersFlag) error {
 	c.writes++
 	defer c.committed()
+	if err := c.restoreErr; err != nil {
+		c.restoreErr = nil
+		return err
+	}
 	type insert struct {
 		table utiliptables.Table
 		chain utiliptables.Chain
@@ -147,6 +154,8 @@ type env struct {
 	rulesGen *nftgen.Fake
 	// wrapIPVS, when a mutate function sets it, stands between the proxier and the fake IPVS.
 	wrapIPVS func(*kipvs.Fake) kipvs.Interface
+	// wrapIPSet, when a mutate function sets it, stands between the proxier and the fake ipset.
+	wrapIPSet func(*ipset.Fake) ipset.Interface
 }
 
 func defaultTestConfig() *kubeproxyconfig.KubeProxyConfiguration {
@@ -174,7 +183,11 @@ func newEnv(t *testing.T, mutate ...func(*kubeproxyconfig.KubeProxyConfiguration
 	if e.wrapIPVS != nil {
 		ki = e.wrapIPVS(e.ipvs)
 	}
-	k := Kernel{IPVS: ki, Netdev: e.nd, IPSet: e.ipset, IPTables: e.ipt, Conntrack: conntrack.NewFake(), Listeners: e.listeners}
+	var is ipset.Interface = e.ipset
+	if e.wrapIPSet != nil {
+		is = e.wrapIPSet(e.ipset)
+	}
+	k := Kernel{IPVS: ki, Netdev: e.nd, IPSet: is, IPTables: e.ipt, Conntrack: conntrack.NewFake(), Listeners: e.listeners}
 	if e.rulesGen != nil {
 		k.RulesetGen = e.rulesGen
 	}

@@ -48,10 +48,10 @@ func TestFirstSyncProgramsTheKernel(t *testing.T) {
 	if len(e.ipset.Sets()) != 17 {
 		t.Errorf("%d sets created, want upstream's 17", len(e.ipset.Sets()))
 	}
-	for _, j := range JumpRules(v1.IPv4Protocol) {
+	for _, j := range JumpRules() {
 		var saved bytes.Buffer
 		_ = e.ipt.FakeIPTables.SaveInto(utiliptables.Table(j.Table), &saved)
-		if len(missingJumps(saved.Bytes(), j.Table, v1.IPv4Protocol)) > 0 {
+		if len(missingJumps(saved.Bytes(), j.Table)) > 0 {
 			t.Errorf("jump %s -> %s missing from %s:\n%s", j.SourceChain, j.Chain, j.Table, saved.String())
 		}
 	}

@@ -11,9 +11,9 @@ import (
 const rsSetIndexed = 16
 
 // realServerSet is the cached real servers of one virtual server, by address and port. Most
-// virtual servers have a handful, so it is a slice: a Go map per virtual server cost about
-// 1.1 KB for 10 real servers against 400 bytes here, and was the largest part of the kernel
-// cache at 15,000 virtual servers. Past rsSetIndexed entries an index keeps lookups constant.
+// virtual servers have a handful, so it is a slice: a Go map per virtual server costs several
+// times as much memory, and was the largest part of the kernel cache on a large node
+// (docs/performance.md). Past rsSetIndexed entries an index keeps lookups constant.
 // The zero value is an empty set.
 type realServerSet struct {
 	list  []kipvs.RealServer

@@ -11,7 +11,7 @@ import (
 
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/forkconfig"
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
-	kpiptables "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/iptables"
+	forkiptables "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/iptables"
 )
 
 // Our iptables chains.
@@ -50,10 +50,6 @@ var kubeChains = []TableChain{
 	{TableFilter, chainIPVSOutFilter},
 }
 
-// KubeChains are the chains the restore text declares (and flushes), nat before filter. The
-// reconciler must ensure they exist before it ensures the JumpRules into them.
-func KubeChains() []TableChain { return append([]TableChain(nil), kubeChains...) }
-
 // JumpRule is a rule in a built-in chain that sends traffic into one of ours. These are not
 // in the restore text (which only owns our chains): the reconciler ensures each one is
 // present, prepended to SourceChain, with the arguments Args returns.
@@ -72,9 +68,8 @@ func (j JumpRule) Args() []string {
 }
 
 // JumpRules are the links from built-in chains, in the order upstream ensures them. Both
-// families have the same ones.
-func JumpRules(family v1.IPFamily) []JumpRule {
-	_ = family
+// families have the same ones, so they take no family.
+func JumpRules() []JumpRule {
 	return []JumpRule{
 		{Table: TableNAT, SourceChain: "OUTPUT", Chain: chainServices, Comment: "kubernetes service portals"},
 		{Table: TableNAT, SourceChain: "PREROUTING", Chain: chainServices, Comment: "kubernetes service portals"},
@@ -146,10 +141,10 @@ func (l *lines) add(args ...string) {
 // quoted is a comment as iptables-restore needs it: one argument despite its spaces.
 func quoted(s string) string { return `"` + s + `"` }
 
-// DesiredGlobal is the family's set catalogue and the iptables-restore text for our chains in
-// the nat and filter tables, rule for rule what upstream writes. nonEmpty reports whether a
-// set (by its name in cfg.Family, as SetName spells it) has entries after all service ports
-// are summed up: rules matching an empty set are left out.
+// DesiredGlobal is the iptables-restore text for our chains in the nat and filter tables,
+// rule for rule what upstream writes. nonEmpty reports whether a set (by its name in
+// cfg.Family, as SetName spells it) has entries after all service ports are summed up: rules
+// matching an empty set are left out.
 func DesiredGlobal(cfg *GlobalConfig, nonEmpty func(setName string) bool) GlobalState {
 	family := cfg.Family
 	name := func(base string) string { return SetName(family, base) }
@@ -276,8 +271,8 @@ func DesiredGlobal(cfg *GlobalConfig, nonEmpty func(setName string) bool) Global
 		masquerade = masquerade[:len(masquerade)-1]
 	case forkconfig.RandomFullyAuto:
 		// The outer packet of a VXLAN tunnel keeps its source port (see VXLANMasqueradeRule).
-		for _, port := range kpiptables.SortedPorts(cfg.VXLANPorts) {
-			natRules.add(concat([]string{"-A", chainPostrouting}, kpiptables.VXLANMasqueradeRule(port)...)...)
+		for _, port := range forkiptables.SortedPorts(cfg.VXLANPorts) {
+			natRules.add(concat([]string{"-A", chainPostrouting}, forkiptables.VXLANMasqueradeRule(port)...)...)
 		}
 	}
 	natRules.add(masquerade...)
@@ -291,7 +286,7 @@ func DesiredGlobal(cfg *GlobalConfig, nonEmpty func(setName string) bool) Global
 	out.WriteString(natRules.b.String())
 	out.WriteString(filterChains.b.String())
 	out.WriteString(filterRules.b.String())
-	return GlobalState{Sets: Sets(family), IPTables: []byte(out.String())}
+	return GlobalState{IPTables: []byte(out.String())}
 }
 
 func concat(a []string, b ...string) []string {

@@ -18,7 +18,6 @@ const maxIsolationBatches = 64
 // others are applied (with -exist, lines that went in before the failure go in again
 // harmlessly). It returns the refused ops by index.
 func (r *reconciler) applySetOps(ops []ipset.Op) (map[int]error, error) {
-	r.ops.writes++
 	err := r.ipset.Apply(ops)
 	if _, refusedLine := ipset.RefusedLine(err); !refusedLine {
 		// Success, or a failure that is not about one line (no ipset tool): the sync's.
@@ -29,7 +28,6 @@ func (r *reconciler) applySetOps(ops []ipset.Op) (map[int]error, error) {
 		n++
 	}
 	if n > 0 {
-		r.ops.writes++
 		if cerr := r.ipset.Apply(ops[:n]); cerr != nil {
 			return nil, cerr
 		}
@@ -45,7 +43,6 @@ func (r *reconciler) applySetOps(ops []ipset.Op) (map[int]error, error) {
 			return err
 		}
 		budget--
-		r.ops.writes++
 		e := r.ipset.Apply(ops[lo:hi])
 		_, refusedLine := ipset.RefusedLine(e)
 		switch {

@@ -5,9 +5,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/kubernetes/pkg/proxy"
-	proxyutil "k8s.io/kubernetes/pkg/proxy/util"
 
-	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipset"
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
 )
 
@@ -46,16 +44,8 @@ type NodeContext struct {
 	// NodePortAddresses are the local addresses NodePort virtual servers are created on, after
 	// the nodePortAddresses filter (kube-ipvs0's addresses excluded).
 	NodePortAddresses []netip.Addr
-	// NodePortAll reports that nodePortAddresses selects every address (the ipset entries then
-	// match any destination rather than listed addresses).
-	NodePortAll bool
-	Scheduler   string
-	// SchedulerFlags are the extra flags for the scheduler (mh: flag-1 fallback, flag-2 port).
-	SchedulerFlags kipvs.Flags
-	// ExcludeCIDRs are --ipvs-exclude-cidrs: virtual servers inside them are never touched.
-	ExcludeCIDRs  []netip.Prefix
-	LocalDetector proxyutil.LocalTrafficDetector
-	MasqueradeAll bool
+	// Scheduler is --ipvs-scheduler ("" is upstream's default, rr).
+	Scheduler string
 	// NodeIP is the node's primary address in Family (invalid if it has none). A load balancer
 	// with loadBalancerSourceRanges stays reachable from the node only if a range holds it.
 	NodeIP netip.Addr
@@ -99,10 +89,9 @@ type ServicePortInput struct {
 	Endpoints []proxy.Endpoint
 }
 
-// GlobalState is the per-family state that does not belong to one service: the ipsets that
-// always exist and the iptables rules that match them.
+// GlobalState is the per-family state that does not belong to one service: the iptables rules
+// that match the ipsets (the sets themselves always exist: Sets is their catalogue).
 type GlobalState struct {
-	Sets []ipset.Set
 	// IPTables is the input of `iptables-restore --noflush` for our chains in the nat and filter
 	// tables (both tables in one text).
 	IPTables []byte

@@ -3,6 +3,7 @@ package ipvs
 import (
 	"bytes"
 	"fmt"
+	"strings"
 
 	"k8s.io/klog/v2"
 	utiliptables "k8s.io/kubernetes/pkg/util/iptables"
@@ -16,6 +17,52 @@ import (
 // round trip instead of two process launches. The generation moves on any committed change to
 // any table (another agent's, the other family's, ours), so an unchanged one proves the text is
 // unchanged; a changed one only means read again.
+
+// readIPTables reads the nat and filter tables. It reports which jump rules are missing,
+// and whether each of our chains has as many rules as the text we last restored (restored;
+// nil when unknown). Comparing rule counts, not text, avoids depending on how iptables-save
+// respells a rule, and still catches a flushed or deleted chain or a deleted rule.
+func (r *reconciler) readIPTables(restored []byte) (intact bool, missing []JumpRule, err error) {
+	read, err := r.savedIPTables()
+	if err != nil {
+		return false, nil, err
+	}
+	if restored == nil {
+		return false, read.missing, nil
+	}
+	for key, n := range ruleCounts(restored) {
+		if read.counts[key] != n {
+			return false, read.missing, nil
+		}
+	}
+	return true, read.missing, nil
+}
+
+// ruleCounts counts "-A CHAIN" lines of our chains per table/chain in iptables-save or
+// iptables-restore text.
+func ruleCounts(text []byte) map[string]int {
+	ours := map[string]bool{}
+	for _, c := range kubeChains {
+		ours[c.Chain] = true
+	}
+	counts := map[string]int{}
+	table := ""
+	for _, line := range strings.Split(string(text), "\n") {
+		switch {
+		case strings.HasPrefix(line, "*"):
+			table = line[1:]
+		case strings.HasPrefix(line, ":"):
+			if f := strings.Fields(line[1:]); len(f) > 0 && ours[f[0]] {
+				counts[table+"/"+f[0]] += 0
+			}
+		case strings.HasPrefix(line, "-A "):
+			if f := strings.Fields(line); len(f) > 1 && ours[f[1]] {
+				counts[table+"/"+f[1]]++
+			}
+		}
+	}
+	return counts
+}
 
 // iptablesRead is what one iptables-save of the nat and filter tables said.
 type iptablesRead struct {
@@ -53,7 +100,6 @@ func (r *reconciler) rulesetGeneration() (uint32, bool) {
 	if r.rulesGen == nil || r.lastIPTables == nil || !r.lastIPTables.nft {
 		return 0, false
 	}
-	r.ops.reads++
 	gen, err := r.rulesGen.Generation()
 	if err != nil {
 		klog.V(2).InfoS("Reading the nf_tables ruleset generation failed; reading the rules", "ipFamily", r.family, "err", err)
@@ -68,14 +114,13 @@ func (r *reconciler) readIPTablesText() (*iptablesRead, error) {
 	var saved bytes.Buffer
 	for _, table := range []utiliptables.Table{utiliptables.TableNAT, utiliptables.TableFilter} {
 		saved.Reset()
-		r.ops.reads++
 		if err := r.iptables.SaveInto(table, &saved); err != nil {
 			return nil, fmt.Errorf("reading iptables %s table: %w", table, err)
 		}
 		for tableChain, n := range ruleCounts(saved.Bytes()) {
 			read.counts[tableChain] += n
 		}
-		read.missing = append(read.missing, missingJumps(saved.Bytes(), string(table), r.family)...)
+		read.missing = append(read.missing, missingJumps(saved.Bytes(), string(table))...)
 		read.nft = read.nft && nftgen.IsNFTSave(saved.Bytes())
 	}
 	return read, nil

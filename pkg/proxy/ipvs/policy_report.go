@@ -16,20 +16,6 @@ import (
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/forkconfig"
 )
 
-// ClusterAddressHandler receives the cluster's addresses the address guard protects: every
-// Node's status.addresses and the apiserver's endpoints. The command feeds it from informers;
-// the Proxier and the dual-stack proxier implement it.
-type ClusterAddressHandler interface {
-	// OnNodeAddresses sets a Node's addresses (every family).
-	OnNodeAddresses(node string, addrs []netip.Addr)
-	// OnNodeDelete forgets a Node.
-	OnNodeDelete(node string)
-	// OnAPIServerEndpoints sets the endpoints of Service default/kubernetes (every family).
-	OnAPIServerEndpoints(eps []netip.AddrPort)
-}
-
-var _ ClusterAddressHandler = &Proxier{}
-
 // Fork metrics of the policies.
 var (
 	lbIngressUnbound = metrics.NewGaugeVec(&metrics.GaugeOpts{
@@ -109,42 +95,6 @@ func (s *policyState) fill(ctx *NodeContext) {
 	ctx.ProtectedCIDRs = s.protected
 	ctx.RestrictExternalIPs = s.restrict
 	ctx.ExternalIPCIDRs = s.allowed
-}
-
-// OnNodeAddresses is part of ClusterAddressHandler. It does not wait for a running sync
-// (intake.go); the next sync recomputes every service port.
-func (p *Proxier) OnNodeAddresses(node string, addrs []netip.Addr) {
-	if p.intake.setNode(node, addrs) && p.initialized.Load() {
-		p.Sync()
-	}
-}
-
-// OnNodeDelete is part of ClusterAddressHandler.
-func (p *Proxier) OnNodeDelete(node string) { p.OnNodeAddresses(node, nil) }
-
-// OnAPIServerEndpoints is part of ClusterAddressHandler.
-func (p *Proxier) OnAPIServerEndpoints(eps []netip.AddrPort) {
-	if p.intake.setAPIServer(eps) && p.initialized.Load() {
-		p.Sync()
-	}
-}
-
-// takeIntake applies what the cluster-input handlers delivered since the last sync; a change
-// to the cluster's addresses, the service CIDRs or the topology labels can change any service
-// port, so every one is recomputed then (no kernel I/O where the outcome is the same).
-func (p *Proxier) takeIntake() {
-	c := p.intake.take()
-	if c.view != nil {
-		p.policy.addrs = c.view
-		p.allPortsDirty = true
-	}
-	if c.cidrsSet && p.svcAddrs.setCIDRs(c.cidrs) {
-		p.allPortsDirty = true
-	}
-	if c.topoSet {
-		p.topologyLabels = c.topology
-		p.allPortsDirty = true
-	}
 }
 
 // applyForkContext puts the policies' current inputs into the node context before service
