@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 
@@ -19,11 +20,13 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/kubernetes/pkg/features"
 	"k8s.io/kubernetes/pkg/proxy/apis"
+	kubeproxyconfig "k8s.io/kubernetes/pkg/proxy/apis/config"
 	"k8s.io/kubernetes/pkg/proxy/config"
 	proxymetrics "k8s.io/kubernetes/pkg/proxy/metrics"
 	"k8s.io/kubernetes/pkg/util/filesystem"
 	"k8s.io/kubernetes/pkg/util/oom"
 
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/diagnose"
 	forkversion "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/version"
 )
 
@@ -78,6 +81,13 @@ func watchConfigFile(ctx context.Context, path string, errCh chan<- error) error
 
 // Run starts the servers, the informers and the proxier's sync loop, and blocks until a server
 // that must bind (--bind-address-hard-fail) fails.
+// The running diagnose signal starts after the first syncs have had time to program the node, then
+// repeats; each run reads what `kube-proxy diagnose` without a kubeconfig reads.
+const (
+	diagnoseSignalDelay  = time.Minute
+	diagnoseSignalPeriod = 5 * time.Minute
+)
+
 func (s *ProxyServer) Run(ctx context.Context) error {
 	logger := klog.FromContext(ctx)
 	logger.Info("Version info", "version", version.Get(), "fork", forkversion.Fork, "upstream", forkversion.Upstream)
@@ -104,6 +114,12 @@ func (s *ProxyServer) Run(ctx context.Context) error {
 	}
 	s.Recorder.Eventf(s.NodeRef, nil, v1.EventTypeNormal, "Starting", "StartKubeProxy", "")
 	go s.Proxier.SyncLoop()
+	if s.Config.Mode == kubeproxyconfig.ProxyModeIPVS {
+		// The running signal of `kube-proxy diagnose` (docs/diagnose.md): kernel checks every
+		// few minutes, exported as kubeproxy_ipvs_diagnose_findings.
+		diagnose.RegisterMetrics()
+		go diagnose.RunSignal(ctx, diagnose.NewKernelReader(), s.NodeName, diagnoseSignalDelay, diagnoseSignalPeriod)
+	}
 
 	select {
 	case err := <-healthzErr:
