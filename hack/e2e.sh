@@ -12,6 +12,8 @@
 #   KUBE_PROXY_UPSTREAM  upstream kube-proxy (default _output/tools/bin/kube-proxy)
 #   KUBE_PROXY_OURS      ours (default bin/kube-proxy; its scenarios skip when absent or when it
 #                        says it cannot do --proxy-mode=ipvs yet)
+#   E2E_IMAGE            OCI layout whose linux/amd64 image TestImage runs with runc as a node's kube-proxy
+#                        (default _output/lab-image/oci, from make lab-image, which make e2e runs first)
 #   E2E_IMPLS            "upstream,ours" (default both)     E2E_RUN  -test.run regexp
 #   E2E_TIMEOUT          guest timeout in seconds (default 3600)   MEM guest RAM (default 2G)
 #                        (upstream's half alone took 31 min on a 2-core machine in Dec 2026: its syncs take
@@ -49,7 +51,8 @@ phase "build e2e binaries"
 
 export KUBE_PROXY_UPSTREAM=${KUBE_PROXY_UPSTREAM:-$ROOT/_output/tools/bin/kube-proxy}
 export KUBE_PROXY_OURS=${KUBE_PROXY_OURS:-$ROOT/bin/kube-proxy}
-for v in KUBE_PROXY_UPSTREAM KUBE_PROXY_OURS; do [ -z "${!v}" ] || export "$v=$(realpath -m "${!v}")"; done
+export E2E_IMAGE=${E2E_IMAGE:-$ROOT/_output/lab-image/oci}
+for v in KUBE_PROXY_UPSTREAM KUBE_PROXY_OURS E2E_IMAGE; do [ -z "${!v}" ] || export "$v=$(realpath -m "${!v}")"; done
 
 CP=$OUTD/control-plane
 cleanup() { hack/lab/control-plane.sh stop "$CP" >/dev/null 2>&1 || true; }

@@ -1,0 +1,248 @@
+package framework
+
+// Unpacking one architecture's image from an OCI image layout (what `make image` writes) into a
+// root filesystem, as a container runtime's snapshotter would: layers applied bottom first,
+// whiteouts honoured. The standard library only: the lab must not trust the image's own build
+// tool (build/oci) to read what it wrote.
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+const (
+	mediaOCIIndex    = "application/vnd.oci.image.index.v1+json"
+	mediaOCIManifest = "application/vnd.oci.image.manifest.v1+json"
+	mediaOCILayerGz  = "application/vnd.oci.image.layer.v1.tar+gzip"
+)
+
+type ociDescriptor struct {
+	MediaType string `json:"mediaType"`
+	Digest    string `json:"digest"`
+	Platform  *struct {
+		Architecture string `json:"architecture"`
+		OS           string `json:"os"`
+	} `json:"platform,omitempty"`
+}
+
+// ImageConfig is the part of an image's configuration a runtime uses to start it.
+type ImageConfig struct {
+	Env        []string `json:"Env"`
+	Entrypoint []string `json:"Entrypoint"`
+	WorkingDir string   `json:"WorkingDir"`
+}
+
+// UnpackedImage is one architecture's image unpacked into Rootfs.
+type UnpackedImage struct {
+	Rootfs   string
+	Manifest string // the manifest's digest
+	Config   ImageConfig
+}
+
+func readBlob(layout, digest string, v any) error {
+	alg, hex, ok := strings.Cut(digest, ":")
+	if !ok || alg != "sha256" || strings.ContainsAny(hex, "/.") {
+		return fmt.Errorf("digest %q: want sha256:HEX", digest)
+	}
+	b, err := os.ReadFile(filepath.Join(layout, "blobs", alg, hex))
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+// findManifest walks index.json (and nested image indexes) to the manifest of os/arch.
+func findManifest(layout, osName, arch string) (string, error) {
+	var idx struct{ Manifests []ociDescriptor }
+	b, err := os.ReadFile(filepath.Join(layout, "index.json"))
+	if err != nil {
+		return "", err
+	}
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return "", fmt.Errorf("index.json: %w", err)
+	}
+	for depth := 0; depth < 4; depth++ {
+		var next []ociDescriptor
+		for _, d := range idx.Manifests {
+			switch d.MediaType {
+			case mediaOCIManifest:
+				if d.Platform == nil || (d.Platform.OS == osName && d.Platform.Architecture == arch) {
+					return d.Digest, nil
+				}
+			case mediaOCIIndex:
+				var sub struct{ Manifests []ociDescriptor }
+				if err := readBlob(layout, d.Digest, &sub); err != nil {
+					return "", err
+				}
+				next = append(next, sub.Manifests...)
+			}
+		}
+		idx.Manifests = next
+	}
+	return "", fmt.Errorf("%s: no manifest for %s/%s", layout, osName, arch)
+}
+
+// UnpackImage unpacks the os/arch image of the OCI layout into dest (created; must not exist).
+func UnpackImage(layout, osName, arch, dest string) (*UnpackedImage, error) {
+	md, err := findManifest(layout, osName, arch)
+	if err != nil {
+		return nil, err
+	}
+	var man struct {
+		Config ociDescriptor
+		Layers []ociDescriptor
+	}
+	if err := readBlob(layout, md, &man); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", md, err)
+	}
+	var cfg struct{ Config ImageConfig }
+	if err := readBlob(layout, man.Config.Digest, &cfg); err != nil {
+		return nil, fmt.Errorf("config %s: %w", man.Config.Digest, err)
+	}
+	if err := os.Mkdir(dest, 0o755); err != nil {
+		return nil, err
+	}
+	for _, l := range man.Layers {
+		if l.MediaType != mediaOCILayerGz {
+			return nil, fmt.Errorf("layer %s: media type %s not handled", l.Digest, l.MediaType)
+		}
+		if err := applyLayer(filepath.Join(layout, "blobs", "sha256", strings.TrimPrefix(l.Digest, "sha256:")), dest); err != nil {
+			return nil, fmt.Errorf("layer %s: %w", l.Digest, err)
+		}
+	}
+	return &UnpackedImage{Rootfs: dest, Manifest: md, Config: cfg.Config}, nil
+}
+
+// inRoot joins name to root, refusing a path that leaves it (".." or through a symlink of an
+// earlier entry is not followed: parents are created as directories by the layer itself).
+func inRoot(root, name string) (string, error) {
+	clean := filepath.Clean("/" + name)
+	if clean == "/" {
+		return root, nil
+	}
+	p := filepath.Join(root, clean)
+	// A parent that is a symlink (the image's /lib -> usr/lib) is resolved inside root.
+	dir, base := filepath.Split(clean)
+	parts := strings.Split(strings.Trim(dir, "/"), "/")
+	cur := root
+	for _, part := range parts {
+		if part == "" {
+			continue
+		}
+		next := filepath.Join(cur, part)
+		for hops := 0; hops < 16; hops++ {
+			target, err := os.Readlink(next)
+			if err != nil {
+				break
+			}
+			if filepath.IsAbs(target) {
+				next = filepath.Join(root, filepath.Clean(target))
+			} else {
+				next = filepath.Join(filepath.Dir(next), target)
+			}
+			if !strings.HasPrefix(next+"/", root+"/") {
+				return "", fmt.Errorf("%s leaves the root", name)
+			}
+		}
+		cur = next
+	}
+	p = filepath.Join(cur, base)
+	if !strings.HasPrefix(p+"/", root+"/") {
+		return "", fmt.Errorf("%s leaves the root", name)
+	}
+	return p, nil
+}
+
+func applyLayer(blob, root string) error {
+	f, err := os.Open(blob)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		return err
+	}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		p, err := inRoot(root, h.Name)
+		if err != nil {
+			return err
+		}
+		base := filepath.Base(p)
+		if base == ".wh..wh..opq" { // opaque directory: the lower layers' contents go
+			ents, _ := os.ReadDir(filepath.Dir(p))
+			for _, e := range ents {
+				if err := os.RemoveAll(filepath.Join(filepath.Dir(p), e.Name())); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if strings.HasPrefix(base, ".wh.") {
+			if err := os.RemoveAll(filepath.Join(filepath.Dir(p), strings.TrimPrefix(base, ".wh."))); err != nil {
+				return err
+			}
+			continue
+		}
+		mode := h.FileInfo().Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
+		if h.Typeflag != tar.TypeDir {
+			_ = os.RemoveAll(p)
+		}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			w, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(w, tr)
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+		case tar.TypeSymlink:
+			if err := os.Symlink(h.Linkname, p); err != nil {
+				return err
+			}
+			continue // no chmod/chown of a symlink's target
+		case tar.TypeLink:
+			src, err := inRoot(root, h.Linkname)
+			if err != nil {
+				return err
+			}
+			if err := os.Link(src, p); err != nil {
+				return err
+			}
+			continue
+		default:
+			return fmt.Errorf("%s: tar entry type %q not handled", h.Name, h.Typeflag)
+		}
+		if err := os.Lchown(p, h.Uid, h.Gid); err != nil {
+			return err
+		}
+		// After chown: chown clears set-id bits.
+		if err := os.Chmod(p, mode); err != nil {
+			return err
+		}
+	}
+}
