@@ -16,8 +16,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// TestImage (runs once): kube-proxy from the image `make lab-image` builds (E2E_IMAGE: its OCI
-// layout), run by runc as kubeadm's DaemonSet runs it (framework.StartImageProxy), replaces
+// TestImage (runs once): kube-proxy from the image `make lab-image` builds (unpacked by hack/e2e.sh:
+// E2E_IMAGE_ROOTFS), run by runc as kubeadm's DaemonSet runs it (framework.StartImageProxy), replaces
 // upstream's binary on two nodes of a running cluster:
 //
 //   - node1 (upstream on the nft backend, Debian's default): a live swap with an established
@@ -34,9 +34,9 @@ func TestImage(t *testing.T) {
 	if skipReason != "" {
 		t.Skip(skipReason)
 	}
-	layout := os.Getenv("E2E_IMAGE")
-	if layout == "" {
-		t.Skip("E2E_IMAGE not set (hack/e2e.sh sets it to the image make lab-image builds)")
+	rootfs := os.Getenv("E2E_IMAGE_ROOTFS")
+	if rootfs == "" {
+		t.Skip("E2E_IMAGE_ROOTFS not set (hack/e2e.sh unpacks the image make lab-image builds)")
 	}
 	up, ok := cfg.FindImpl("upstream")
 	if !ok {
@@ -48,12 +48,11 @@ func TestImage(t *testing.T) {
 	if _, err := exec.LookPath(framework.ContainerRuntime); err != nil {
 		t.Fatalf("%s: %v (hack/install-deps.sh installs it)", framework.ContainerRuntime, err)
 	}
-	start := time.Now()
-	im, err := framework.UnpackContainerImage(layout)
+	im, err := framework.LoadContainerImage(rootfs)
 	if err != nil {
-		t.Fatalf("unpacking %s: %v", layout, err)
+		t.Fatalf("the unpacked image: %v", err)
 	}
-	t.Logf("image %s (linux/amd64 manifest %s) unpacked in %v", layout, im.Manifest, time.Since(start).Round(time.Millisecond))
+	t.Logf("image: linux/amd64 manifest %s, unpacked in %s", im.Manifest, im.Rootfs)
 	upLegacy, err := framework.LegacyIptables(up)
 	if err != nil {
 		t.Fatal(err)

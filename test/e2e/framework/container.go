@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/test/e2e/ociimage"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -103,27 +104,21 @@ func RuntimeSpec(rootfs, netnsPath string, args, env []string, mounts []ociMount
 	}
 }
 
-// ContainerImage is an image unpacked once in the guest; each container gets its own
-// copy-on-write root filesystem over it (an overlay, as containerd's snapshotter makes), so
-// one container's writes (iptables-wrapper relinks iptables to the backend it chose) are not
-// another's.
+// ContainerImage is an image unpacked once (on the host, by test/e2e/imageunpack); each
+// container gets its own copy-on-write root filesystem over it (an overlay, as containerd's
+// snapshotter makes), so one container's writes (iptables-wrapper relinks iptables to the backend
+// it chose) are not another's.
 type ContainerImage struct {
-	*UnpackedImage
-	Layout string
+	*ociimage.Unpacked
 }
 
-// UnpackContainerImage unpacks the linux/amd64 image of the OCI layout into the guest's /run.
-func UnpackContainerImage(layout string) (*ContainerImage, error) {
-	if err := os.MkdirAll(containerRunDir, 0o755); err != nil {
-		return nil, err
-	}
-	dest := filepath.Join(containerRunDir, "image-rootfs")
-	_ = os.RemoveAll(dest)
-	im, err := UnpackImage(layout, "linux", "amd64", dest)
+// LoadContainerImage reads the image imageunpack unpacked into rootfs.
+func LoadContainerImage(rootfs string) (*ContainerImage, error) {
+	u, err := ociimage.Load(rootfs)
 	if err != nil {
 		return nil, err
 	}
-	return &ContainerImage{UnpackedImage: im, Layout: layout}, nil
+	return &ContainerImage{Unpacked: u}, nil
 }
 
 // Container is one container of the image: its bundle and root filesystem.

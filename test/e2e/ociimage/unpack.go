@@ -1,9 +1,8 @@
-package framework
-
-// Unpacking one architecture's image from an OCI image layout (what `make image` writes) into a
-// root filesystem, as a container runtime's snapshotter would: layers applied bottom first,
-// whiteouts honoured. The standard library only: the lab must not trust the image's own build
-// tool (build/oci) to read what it wrote.
+// Package ociimage unpacks one architecture's image from an OCI image layout (what `make image`
+// writes) into a root filesystem, as a container runtime's snapshotter would: layers applied
+// bottom first, whiteouts honoured. The standard library only, and none of build/oci: the lab
+// does not trust the image's own build tool to read what it wrote.
+package ociimage
 
 import (
 	"archive/tar"
@@ -39,11 +38,24 @@ type ImageConfig struct {
 	WorkingDir string   `json:"WorkingDir"`
 }
 
-// UnpackedImage is one architecture's image unpacked into Rootfs.
-type UnpackedImage struct {
+// Unpacked is one architecture's image unpacked into Rootfs.
+type Unpacked struct {
 	Rootfs   string
 	Manifest string // the manifest's digest
 	Config   ImageConfig
+}
+
+// Load reads what Unpack recorded beside the root filesystem rootfs (rootfs.json).
+func Load(rootfs string) (*Unpacked, error) {
+	b, err := os.ReadFile(rootfs + ".json")
+	if err != nil {
+		return nil, err
+	}
+	var u Unpacked
+	if err := json.Unmarshal(b, &u); err != nil {
+		return nil, fmt.Errorf("%s.json: %w", rootfs, err)
+	}
+	return &u, nil
 }
 
 func readBlob(layout, digest string, v any) error {
@@ -89,10 +101,15 @@ func findManifest(layout, osName, arch string) (string, error) {
 	return "", fmt.Errorf("%s: no manifest for %s/%s", layout, osName, arch)
 }
 
-// UnpackImage unpacks the os/arch image of the OCI layout into dest (created; must not exist).
-func UnpackImage(layout, osName, arch, dest string) (*UnpackedImage, error) {
+// Unpack unpacks the os/arch image of the OCI layout into dest (created; must not exist) and
+// records its manifest and configuration in dest.json. Files are owned as the layers say when run
+// as root, else by the caller.
+func Unpack(layout, osName, arch, dest string) (*Unpacked, error) {
 	md, err := findManifest(layout, osName, arch)
 	if err != nil {
+		return nil, err
+	}
+	if dest, err = filepath.Abs(dest); err != nil {
 		return nil, err
 	}
 	var man struct {
@@ -117,7 +134,12 @@ func UnpackImage(layout, osName, arch, dest string) (*UnpackedImage, error) {
 			return nil, fmt.Errorf("layer %s: %w", l.Digest, err)
 		}
 	}
-	return &UnpackedImage{Rootfs: dest, Manifest: md, Config: cfg.Config}, nil
+	u := &Unpacked{Rootfs: dest, Manifest: md, Config: cfg.Config}
+	b, err := json.Marshal(u)
+	if err != nil {
+		return nil, err
+	}
+	return u, os.WriteFile(dest+".json", b, 0o644)
 }
 
 // inRoot joins name to root, refusing a path that leaves it (".." or through a symlink of an
@@ -237,8 +259,10 @@ func applyLayer(blob, root string) error {
 		default:
 			return fmt.Errorf("%s: tar entry type %q not handled", h.Name, h.Typeflag)
 		}
-		if err := os.Lchown(p, h.Uid, h.Gid); err != nil {
-			return err
+		if os.Geteuid() == 0 {
+			if err := os.Lchown(p, h.Uid, h.Gid); err != nil {
+				return err
+			}
 		}
 		// After chown: chown clears set-id bits.
 		if err := os.Chmod(p, mode); err != nil {
