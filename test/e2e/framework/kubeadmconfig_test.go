@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -22,8 +23,13 @@ func TestKubeadmKubeProxyConfigDecodes(t *testing.T) {
 		t.Fatalf("decoded a %T", obj)
 	}
 	if cfg.Mode != "ipvs" || cfg.ClientConnection.Kubeconfig != KubeadmConfigDir+"/kubeconfig.conf" ||
-		cfg.ClusterCIDRs[0] != ClusterCIDR || cfg.Linux.Conntrack.MaxPerCore == nil || *cfg.Linux.Conntrack.MaxPerCore != 0 {
+		len(cfg.DetectLocal.ClusterCIDRs) != 1 || cfg.DetectLocal.ClusterCIDRs[0] != ClusterCIDR || cfg.Linux.Conntrack.MaxPerCore == nil || *cfg.Linux.Conntrack.MaxPerCore != 0 {
 		t.Errorf("decoded %+v", cfg)
+	}
+	// The check can fail: a misspelt field is refused.
+	bad := strings.Replace(KubeadmKubeProxyConfig(), "clusterCIDR:", "clusterCidr:", 1)
+	if _, err := runtime.Decode(proxyconfigscheme.Codecs.UniversalDecoder(), []byte(bad)); err == nil {
+		t.Error("a misspelt field decoded without an error")
 	}
 	kc, err := clientcmd.Load([]byte(KubeadmKubeconfig("https://10.0.2.100:6443")))
 	if err != nil {
