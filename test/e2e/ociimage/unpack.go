@@ -58,12 +58,20 @@ func Load(rootfs string) (*Unpacked, error) {
 	return &u, nil
 }
 
-func readBlob(layout, digest string, v any) error {
+func blobPath(layout, digest string) (string, error) {
 	alg, hex, ok := strings.Cut(digest, ":")
-	if !ok || alg != "sha256" || strings.ContainsAny(hex, "/.") {
-		return fmt.Errorf("digest %q: want sha256:HEX", digest)
+	if !ok || alg != "sha256" || hex == "" || strings.ContainsAny(hex, "/.") {
+		return "", fmt.Errorf("digest %q: want sha256:HEX", digest)
 	}
-	b, err := os.ReadFile(filepath.Join(layout, "blobs", alg, hex))
+	return filepath.Join(layout, "blobs", alg, hex), nil
+}
+
+func readBlob(layout, digest string, v any) error {
+	p, err := blobPath(layout, digest)
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(p)
 	if err != nil {
 		return err
 	}
@@ -130,7 +138,11 @@ func Unpack(layout, osName, arch, dest string) (*Unpacked, error) {
 		if l.MediaType != mediaOCILayerGz {
 			return nil, fmt.Errorf("layer %s: media type %s not handled", l.Digest, l.MediaType)
 		}
-		if err := applyLayer(filepath.Join(layout, "blobs", "sha256", strings.TrimPrefix(l.Digest, "sha256:")), dest); err != nil {
+		p, err := blobPath(layout, l.Digest)
+		if err != nil {
+			return nil, err
+		}
+		if err := applyLayer(p, dest); err != nil {
 			return nil, fmt.Errorf("layer %s: %w", l.Digest, err)
 		}
 	}
@@ -142,14 +154,14 @@ func Unpack(layout, osName, arch, dest string) (*Unpacked, error) {
 	return u, os.WriteFile(dest+".json", b, 0o644)
 }
 
-// inRoot joins name to root, refusing a path that leaves it (".." or through a symlink of an
-// earlier entry is not followed: parents are created as directories by the layer itself).
+// inRoot is name's path under root: ".." cannot climb above root, and a parent directory that an
+// earlier entry made a symlink (the image's /lib -> usr/lib) is followed while it stays in root;
+// a link out of root is an error.
 func inRoot(root, name string) (string, error) {
 	clean := filepath.Clean("/" + name)
 	if clean == "/" {
 		return root, nil
 	}
-	p := filepath.Join(root, clean)
 	// A parent that is a symlink (the image's /lib -> usr/lib) is resolved inside root.
 	dir, base := filepath.Split(clean)
 	parts := strings.Split(strings.Trim(dir, "/"), "/")
@@ -175,7 +187,7 @@ func inRoot(root, name string) (string, error) {
 		}
 		cur = next
 	}
-	p = filepath.Join(cur, base)
+	p := filepath.Join(cur, base)
 	if !strings.HasPrefix(p+"/", root+"/") {
 		return "", fmt.Errorf("%s leaves the root", name)
 	}
