@@ -87,14 +87,7 @@ func TestImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	var before *framework.IPVSState
-	c.Eventually(t, "connections counted on "+addr, func() error {
-		before = c.StableIPVS(t, node1)
-		if before.Services["TCP "+addr].Conns == 0 {
-			return fmt.Errorf("no connection counted yet: %+v", before.Services["TCP "+addr])
-		}
-		return nil
-	})
+	before := c.StableIPVSCounted(t, node1, addr)
 
 	startImage := func(n *framework.Node) (*framework.Proxy, error) {
 		return framework.StartImageProxy(ctx, im, n, client, cfg.Kubeconfig, c.LogDir)

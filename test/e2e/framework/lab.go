@@ -423,6 +423,22 @@ func (c *Cluster) StableIPVS(t *testing.T, node *Node) *IPVSState {
 	return cur
 }
 
+// StableIPVSCounted is StableIPVS once the TCP virtual server addr (ip:port) counts a connection:
+// the kernel folds new connections into its counters with its rate estimator (every 2 s), and a
+// virtual server deleted and re-created later shows only as a counter going back from above 0.
+func (c *Cluster) StableIPVSCounted(t *testing.T, node *Node, addr string) *IPVSState {
+	t.Helper()
+	var st *IPVSState
+	c.Eventually(t, "connections counted on "+addr, func() error {
+		st = c.StableIPVS(t, node)
+		if st.Services["TCP "+addr].Conns == 0 {
+			return fmt.Errorf("no connection counted yet: %+v", st.Services["TCP "+addr])
+		}
+		return nil
+	})
+	return st
+}
+
 // MaxSyncDuration is the longest sync the proxy has done so far, from the histogram
 // kubeproxy_sync_proxy_rules_duration_seconds (the upper bound of the highest non-empty bucket;
 // the sum when that is +Inf): how long a repair can take on this (emulated, shared) machine.
