@@ -12,6 +12,9 @@
 #   KUBE_PROXY_UPSTREAM  upstream kube-proxy (default _output/tools/bin/kube-proxy)
 #   KUBE_PROXY_OURS      ours (default bin/kube-proxy; its scenarios skip when absent or when it
 #                        says it cannot do --proxy-mode=ipvs yet)
+#   E2E_IMAGE            OCI layout whose linux/amd64 image TestImage runs with runc as a node's kube-proxy
+#                        (default _output/lab-image/oci, from make lab-image, which make e2e runs first);
+#                        unpacked on the host into $E2E_OUTDIR/image-rootfs (E2E_IMAGE_ROOTFS in the guest)
 #   E2E_IMPLS            "upstream,ours" (default both)     E2E_RUN  -test.run regexp
 #   E2E_TIMEOUT          guest timeout in seconds (default 3600)   MEM guest RAM (default 2G)
 #                        (upstream's half alone took 31 min on a 2-core machine in Dec 2026: its syncs take
@@ -45,11 +48,26 @@ export CGO_ENABLED=0
 go build -mod=vendor -trimpath -buildvcs=false -o "$OUTD/bin/echoserver" ./test/e2e/echoserver
 go test -mod=vendor -trimpath -c -o "$OUTD/bin/e2e.test" ./test/e2e
 go build -mod=vendor -trimpath -buildvcs=false -o "$OUTD/bin/e2ereport" ./hack/e2ereport
+go build -mod=vendor -trimpath -buildvcs=false -o "$OUTD/bin/imageunpack" ./test/e2e/imageunpack
 phase "build e2e binaries"
+
+# TestImage's root filesystem, unpacked here: in the emulated guest it took a minute. A missing
+# image is not fatal here (runs of other scenarios need none): TestImage fails on it instead.
+E2E_IMAGE=${E2E_IMAGE:-$ROOT/_output/lab-image/oci}
+rm -rf "$OUTD/image-rootfs" "$OUTD/image-rootfs.json"
+if [ "$MODE" = demo ]; then
+  : # TestDemo runs no image
+elif [ -f "$E2E_IMAGE/index.json" ]; then
+  "$OUTD/bin/imageunpack" -layout "$E2E_IMAGE" -out "$OUTD/image-rootfs"
+else
+  echo "e2e: no image at $E2E_IMAGE (make lab-image)" >&2
+fi
+export E2E_IMAGE_ROOTFS=$OUTD/image-rootfs
+phase "unpack the image"
 
 export KUBE_PROXY_UPSTREAM=${KUBE_PROXY_UPSTREAM:-$ROOT/_output/tools/bin/kube-proxy}
 export KUBE_PROXY_OURS=${KUBE_PROXY_OURS:-$ROOT/bin/kube-proxy}
-for v in KUBE_PROXY_UPSTREAM KUBE_PROXY_OURS; do [ -z "${!v}" ] || export "$v=$(realpath -m "${!v}")"; done
+for v in KUBE_PROXY_UPSTREAM KUBE_PROXY_OURS E2E_IMAGE_ROOTFS; do [ -z "${!v}" ] || export "$v=$(realpath -m "${!v}")"; done
 
 CP=$OUTD/control-plane
 cleanup() { hack/lab/control-plane.sh stop "$CP" >/dev/null 2>&1 || true; }

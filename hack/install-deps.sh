@@ -8,6 +8,7 @@
 #        signatures; make image-test: reading the image's JSON, readelf to check the binaries are
 #        static, skopeo to read the image with another tool, containerd (with runc) to import it
 #        as kind does and run it: a private instance the test starts and stops)
+#        runc (the lab's TestImage runs the image as a node's kube-proxy with it, in the guest)
 #   go:  staticcheck (pinned)
 # apt-get update runs only when a package is missing (or APT_UPDATE=1); the lab runner runs it too
 # when the kernel package cannot be downloaded.
@@ -17,7 +18,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 STATICCHECK_VERSION=${STATICCHECK_VERSION:-v0.8.2}   # staticcheck 2026.2.2: supports Go 1.26
 APT_PKGS=(qemu-system-x86 busybox-static kmod ipvsadm iptables ipset conntrack iproute2 tcpdump
-          curl procps openssl ca-certificates strace debian-archive-keyring jq binutils skopeo containerd)
+          curl procps openssl ca-certificates strace debian-archive-keyring jq binutils skopeo containerd runc)
 
 SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
 # dpkg-query exits non-zero when a package is unknown to dpkg: that is the case being tested.

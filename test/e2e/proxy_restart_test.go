@@ -45,14 +45,7 @@ func testProxyRestart(t *testing.T, c *framework.Cluster) {
 	// The kernel's per-service counters are folded in by its rate estimator (every 2 s): wait
 	// until our connections show, so that a re-created virtual server would be seen (counter
 	// going back to 0).
-	var before *framework.IPVSState
-	c.Eventually(t, "connections counted on "+addr, func() error {
-		before = c.StableIPVS(t, node1)
-		if before.Services["TCP "+addr].Conns == 0 {
-			return fmt.Errorf("no connection counted yet: %+v", before.Services["TCP "+addr])
-		}
-		return nil
-	})
+	before := c.StableIPVSCounted(t, node1, addr)
 
 	// Virtual servers of Services deleted by earlier scenarios may still be draining (graceful
 	// termination: a weight-0 real server with connections, e.g. NodePortLocal's unanswered

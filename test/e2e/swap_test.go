@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -56,14 +55,7 @@ func TestSwap(t *testing.T) {
 	t.Logf("established connection to %s via %s", conn.Reply.Pod, addr)
 	// Wait until the kernel's counters (folded in by its rate estimator) show our connections, so
 	// that a virtual server re-created by a swap would show as a counter going back.
-	var before *framework.IPVSState
-	c.Eventually(t, "connections counted on "+addr, func() error {
-		before = c.StableIPVS(t, node1)
-		if before.Services["TCP "+addr].Conns == 0 {
-			return fmt.Errorf("no connection counted yet: %+v", before.Services["TCP "+addr])
-		}
-		return nil
-	})
+	before := c.StableIPVSCounted(t, node1, addr)
 	for i, im := range []framework.Impl{ours, up} {
 		c.ReplaceProxy(t, 1, im)
 		if err := conn.Ping("after-swap-to-" + im.Name); err != nil {

@@ -41,9 +41,10 @@ type Config struct {
 
 // Impl is a kube-proxy implementation under test.
 type Impl struct {
-	Name   string // "upstream" or "ours"
-	Binary string // path; "" = not available
-	prefix string // short netns/interface name prefix
+	Name   string   // "upstream" or "ours"
+	Binary string   // path; "" = not available
+	prefix string   // short netns/interface name prefix
+	Env    []string // added to the environment of its processes (LegacyIptables)
 }
 
 // LoadConfig reads the environment; ok is false (with the reason) when not inside the lab.
@@ -182,6 +183,13 @@ func EnsureNodes(ctx context.Context, cs kubernetes.Interface, n int) error {
 // reason to skip (the caller skips every scenario with it, so the report still lists them).
 func StartCluster(t *testing.T, cfg Config, cs kubernetes.Interface, impl Impl) (*Cluster, string) {
 	t.Helper()
+	return StartClusterPerNode(t, cfg, cs, impl, nil)
+}
+
+// StartClusterPerNode is StartCluster with another implementation on some nodes (perNode: node
+// number -> implementation, for a node whose kube-proxy runs with another iptables backend).
+func StartClusterPerNode(t *testing.T, cfg Config, cs kubernetes.Interface, impl Impl, perNode map[int]Impl) (*Cluster, string) {
+	t.Helper()
 	if r := impl.Unavailable(); r != "" {
 		return nil, r
 	}
@@ -202,8 +210,12 @@ func StartCluster(t *testing.T, cfg Config, cs kubernetes.Interface, impl Impl) 
 	t.Logf("network with %d nodes ready in %v", cfg.Nodes, time.Since(start).Round(time.Millisecond))
 
 	start = time.Now()
-	for _, n := range nw.Nodes {
-		p, err := StartProxy(impl, n, cfg.Kubeconfig, logDir)
+	for i, n := range nw.Nodes {
+		im := impl
+		if o, ok := perNode[i+1]; ok {
+			im = o
+		}
+		p, err := StartProxy(im, n, cfg.Kubeconfig, logDir)
 		if err != nil {
 			t.Fatalf("%s: %v", n.Name, err)
 		}

@@ -62,9 +62,27 @@ func (c *Cluster) ReplaceProxy(t *testing.T, i int, impl Impl, extra ...string) 
 // waits until it has synced after its start.
 func (c *Cluster) StartProxyOn(t *testing.T, i int, impl Impl, extra ...string) *Proxy {
 	t.Helper()
+	return c.StartProxyWith(t, i, fmt.Sprintf("%s %v", impl.Name, extra), func(node *Node) (*Proxy, error) {
+		return StartProxy(impl, node, c.Cfg.Kubeconfig, c.LogDir, extra...)
+	})
+}
+
+// ReplaceProxyWith is ReplaceProxy with a kube-proxy that start starts (StartImageProxy).
+func (c *Cluster) ReplaceProxyWith(t *testing.T, i int, what string, start func(node *Node) (*Proxy, error)) *Proxy {
+	t.Helper()
+	old := c.Proxies[i-1]
+	old.Stop()
+	t.Logf("%s: %s kube-proxy stopped (SIGTERM)", old.Node.Name, old.Impl.Name)
+	return c.StartProxyWith(t, i, what, start)
+}
+
+// StartProxyWith starts node i's kube-proxy with start (whose previous one must have stopped)
+// and waits until it has synced after its start.
+func (c *Cluster) StartProxyWith(t *testing.T, i int, what string, startProxy func(node *Node) (*Proxy, error)) *Proxy {
+	t.Helper()
 	node := c.Node(i)
 	start := time.Now()
-	p, err := StartProxy(impl, node, c.Cfg.Kubeconfig, c.LogDir, extra...)
+	p, err := startProxy(node)
 	if err != nil {
 		t.Fatalf("%s: %v", node.Name, err)
 	}
@@ -78,7 +96,7 @@ func (c *Cluster) StartProxyOn(t *testing.T, i int, impl Impl, extra ...string) 
 		c.DumpState(t)
 		t.Fatalf("%s: %v", node.Name, err)
 	}
-	t.Logf("%s: %s kube-proxy started %v and synced in %v", node.Name, impl.Name, extra, time.Since(start).Round(time.Millisecond))
+	t.Logf("%s: %s kube-proxy started and synced in %v", node.Name, what, time.Since(start).Round(time.Millisecond))
 	return p
 }
 
@@ -403,6 +421,22 @@ func (c *Cluster) StableIPVS(t *testing.T, node *Node) *IPVSState {
 		return nil
 	})
 	return cur
+}
+
+// StableIPVSCounted is StableIPVS once the TCP virtual server addr (ip:port) counts a connection:
+// the kernel folds new connections into its counters with its rate estimator (every 2 s), and a
+// virtual server deleted and re-created later shows only as a counter going back from above 0.
+func (c *Cluster) StableIPVSCounted(t *testing.T, node *Node, addr string) *IPVSState {
+	t.Helper()
+	var st *IPVSState
+	c.Eventually(t, "connections counted on "+addr, func() error {
+		st = c.StableIPVS(t, node)
+		if st.Services["TCP "+addr].Conns == 0 {
+			return fmt.Errorf("no connection counted yet: %+v", st.Services["TCP "+addr])
+		}
+		return nil
+	})
+	return st
 }
 
 // MaxSyncDuration is the longest sync the proxy has done so far, from the histogram

@@ -20,6 +20,9 @@ type Proxy struct {
 	cmd     *exec.Cmd
 	done    chan struct{}
 	logf    *os.File
+	// Container is set when kube-proxy runs from the image (StartImageProxy); cmd is then the
+	// runtime's `run`, which forwards signals to it.
+	Container *Container
 }
 
 // ProxyArgs are the flags every implementation gets: a drop-in kube-proxy must accept them.
@@ -56,6 +59,9 @@ func StartProxy(impl Impl, node *Node, kubeconfig, logDir string, extra ...strin
 	p := &Proxy{Impl: impl, Node: node, LogPath: logf.Name(), done: make(chan struct{}), logf: logf}
 	p.cmd = exec.Command(impl.Binary, append(ProxyArgs(node, kubeconfig), extra...)...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if len(impl.Env) > 0 {
+		p.cmd.Env = append(os.Environ(), impl.Env...)
+	}
 	if err := node.Start(p.cmd); err != nil {
 		logf.Close()
 		return nil, err
@@ -113,8 +119,14 @@ func (p *Proxy) Stop() {
 	select {
 	case <-p.done:
 	case <-time.After(5 * time.Second):
+		if p.Container != nil { // killing runc would leave the container running
+			p.Container.kill()
+		}
 		_ = p.cmd.Process.Kill()
 		<-p.done
+	}
+	if p.Container != nil {
+		p.Container.remove()
 	}
 	p.logf.Close()
 }
