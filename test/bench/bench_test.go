@@ -18,6 +18,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -83,6 +84,7 @@ type settings struct {
 	coldTimeout, chTimeout time.Duration
 	chBudget               time.Duration // the change phase stops after this, with minChanges done
 	pprof                  time.Duration
+	diagnose               string       // ours' binary, for `kube-proxy diagnose` on each node
 	trace                  *kernelTrace // nil: the cold start's figures are the read-backs' ends
 }
 
@@ -98,7 +100,7 @@ func TestBench(t *testing.T) {
 		steady: envDur(t, "BENCH_STEADY", 300*time.Second), strace: envDur(t, "BENCH_STRACE", 65*time.Second),
 		changes: envInt(t, "BENCH_CHANGES", 50), coldTimeout: envDur(t, "BENCH_COLD_TIMEOUT", 90*time.Minute),
 		chTimeout: envDur(t, "BENCH_CHANGE_TIMEOUT", 5*time.Minute), pprof: envDur(t, "BENCH_PPROF", 0),
-		chBudget: envDur(t, "BENCH_CHANGE_BUDGET", 20*time.Minute),
+		chBudget: envDur(t, "BENCH_CHANGE_BUDGET", 20*time.Minute), diagnose: os.Getenv("KUBE_PROXY_OURS"),
 	}
 	st.changes += st.changes % 2 // even: the slice ends as it started
 	if st.out == "" {
@@ -695,6 +697,13 @@ func measureImpl(t *testing.T, st settings, cs kubernetes.Interface, name, bin s
 	if profDone != nil {
 		<-profDone
 	}
+	if st.diagnose != "" {
+		if r.DiagnoseCPUSec, r.DiagnoseFindings, err = runDiagnose(node, st.diagnose, st.kubeconfig); err != nil {
+			fail("diagnose: %v", err)
+		}
+		t.Logf("%s S=%d: kube-proxy diagnose took %.2f s of CPU and found %v", name, st.s, r.DiagnoseCPUSec, r.DiagnoseFindings)
+		progress(r)
+	}
 	time.Sleep(3 * time.Second)
 
 	// The change phase starts once the proxier has finished a whole sync (its sync-duration
@@ -1064,4 +1073,33 @@ func syncStats(c *http.Client) (count, meanSec float64) {
 		return 0, 0
 	}
 	return count, sum / count
+}
+
+// runDiagnose runs `kube-proxy diagnose -o json` in the node's namespace once and returns its CPU
+// time (the process and the children it waited for: iptables-save) and its findings by severity.
+// Exit status 2 means "found something", not a failure.
+func runDiagnose(node *framework.Node, bin, kubeconfig string) (float64, map[string]int, error) {
+	var out, errb bytes.Buffer
+	cmd := exec.Command(bin, "diagnose", "-o", "json", "--kubeconfig="+kubeconfig, "--hostname-override="+node.Name)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := node.Start(cmd); err != nil {
+		return 0, nil, err
+	}
+	err := cmd.Wait()
+	var exit *exec.ExitError
+	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 2) {
+		return 0, nil, fmt.Errorf("%v: %s", err, firstLine(errb.String()))
+	}
+	var rep struct {
+		Findings []struct{ Severity string }
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		return 0, nil, fmt.Errorf("its JSON: %v", err)
+	}
+	found := map[string]int{}
+	for _, f := range rep.Findings {
+		found[f.Severity]++
+	}
+	st := cmd.ProcessState
+	return (st.UserTime() + st.SystemTime()).Seconds(), found, nil
 }

@@ -149,6 +149,10 @@ type ImplResult struct {
 	Syncs              float64 // kubeproxy_sync_proxy_rules_duration_seconds_count at the end
 	SyncMeanSec        float64 // its _sum / _count: the mean sync duration over the whole run
 	StraceError        string  // why the system calls were not counted (a tool failed: those rows are n/a)
-	Notes              []string
-	Failure            string // why the measurement stopped early; the figures after it are 0 (not measured)
+	// `kube-proxy diagnose` (ours' binary) run once on this node after the cold start, with the
+	// apiserver's objects: its CPU (process and children) and what it reported, by severity.
+	DiagnoseCPUSec   float64
+	DiagnoseFindings map[string]int
+	Notes            []string
+	Failure          string // why the measurement stopped early; the figures after it are 0 (not measured)
 }

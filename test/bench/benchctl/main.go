@@ -321,6 +321,9 @@ func writeSize(b *strings.Builder, r bench.Result) (problems []string) {
 	row("kernel operations per minute (own counter)", "", 1, func(x *bench.ImplResult) float64 { return measured(x.StraceSec > 0, x.OwnOpsPerMin) }, "")
 	excused = nil
 	row("mean sync duration (kubeproxy_sync_proxy_rules_duration_seconds)", "s", 2, func(x *bench.ImplResult) float64 { return measured(x.Syncs > 0, x.SyncMeanSec) }, "")
+	row("kube-proxy diagnose on the node (ours' binary, read-only) CPU", "s", 2, func(x *bench.ImplResult) float64 {
+		return measured(x.DiagnoseFindings != nil, x.DiagnoseCPUSec)
+	}, "")
 	row("peak RSS (VmHWM)", "MiB", 1, func(x *bench.ImplResult) float64 { return measured(x.VmHWMKB > 0, float64(x.VmHWMKB)/1024) }, "")
 	row("steady RSS (VmRSS)", "MiB", 1, func(x *bench.ImplResult) float64 { return measured(x.VmRSSKB > 0, float64(x.VmRSSKB)/1024) }, "")
 	fmt.Fprintf(b, "\n")

@@ -11,7 +11,8 @@ import (
 func full(name string) bench.ImplResult {
 	return bench.ImplResult{Name: name, ColdStartSec: 5, ColdBoundSec: 5, Changes: 6, ChangeP50Ms: 60,
 		ChangeP95Ms: 80, ChangeMaxMs: 90, UpdateRTTP50Ms: 50, SteadySec: 40, SteadyCPUSec: 1, StraceSec: 30,
-		NetlinkExecPerMin: 300, OwnOpsPerMin: 100, Syncs: 10, SyncMeanSec: 0.4, VmHWMKB: 70000, VmRSSKB: 70000}
+		NetlinkExecPerMin: 300, OwnOpsPerMin: 100, Syncs: 10, SyncMeanSec: 0.4, VmHWMKB: 70000, VmRSSKB: 70000,
+		DiagnoseCPUSec: 0.3, DiagnoseFindings: map[string]int{}}
 }
 
 // TestWriteSizeProblems: a missing figure is a harness problem, except the system-call rows of
