@@ -120,6 +120,10 @@ func (o diagnoseOptions) client() (kubernetes.Interface, string) {
 		return nil, "kubeconfig: " + err.Error()
 	}
 	cfg.UserAgent = "kube-proxy-diagnose"
+	// Protobuf, as kube-proxy's own client (clientConnection.contentType's default): decoding
+	// every Service and EndpointSlice of a large cluster as JSON costs several times the CPU.
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	c, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, "client: " + err.Error()
