@@ -25,6 +25,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+# The Makefile's build configuration, so the checks reuse the build cache of make unit/verify.
+export CGO_ENABLED=0 GOFLAGS="-mod=vendor -trimpath"
 # shellcheck source=hack/lib/k8s-modules.sh
 . hack/lib/k8s-modules.sh
 
@@ -37,7 +39,7 @@ command -v jq >/dev/null || die "jq is needed (apt-get install jq)"
 OLD=$(sed -n 's/^const Upstream = "\(v[0-9.]*\)"$/\1/p' pkg/version/version.go)
 [ -n "$OLD" ] || die "cannot read the tracked release (const Upstream) from pkg/version/version.go"
 [ "$NEW" != "$OLD" ] || die "already at $NEW"
-OLDGO=$(go mod edit -json | jq -r '.Require[] | select(.Path == "k8s.io/kubernetes") | .Version')
+OLDGO=$(gomod edit -json | jq -r '.Require[] | select(.Path == "k8s.io/kubernetes") | .Version')
 [ "$OLDGO" = "$OLD" ] || die "go.mod requires k8s.io/kubernetes $OLDGO but pkg/version.Upstream says $OLD: fix that first"
 
 # Every file the move writes; restored from git when the move fails.
@@ -74,7 +76,7 @@ k8s_move_module "$ROOT" "$NEW"
 echo "bump-upstream: moving hack/tools/go.mod"
 k8s_move_module "$ROOT/hack/tools" "$NEW"
 echo "bump-upstream: go mod vendor"
-GOFLAGS= go mod vendor
+gomod vendor
 NEWMINOR=$(k8s_minor "$NEW")
 sed -i -e "s/^const Upstream = \"$OLD\"$/const Upstream = \"$NEW\"/" \
        -e "s/^var Fork = \"$OLD+ipvs.dev\"$/var Fork = \"$NEW+ipvs.dev\"/" pkg/version/version.go

@@ -8,6 +8,9 @@
 # Kubernetes v1.M.P. Which modules are staging modules is read from the release's own go.mod,
 # since the set changes between releases.
 
+# go mod, whatever GOFLAGS the caller exports (-mod=vendor is refused by some go mod commands).
+gomod() { GOFLAGS= GOWORK=off go mod "$@"; }
+
 # k8s_check_release V: V is a Kubernetes release tag vMAJOR.MINOR.PATCH (no pre-release).
 k8s_check_release() {
   [[ "${1:-}" =~ ^v1\.[0-9]+\.[0-9]+$ ]] || {
@@ -26,7 +29,7 @@ k8s_upstream_gomod() {
   local out
   if ! out=$(cd / && GOFLAGS=-mod=mod GOWORK=off go mod download -json "k8s.io/kubernetes@$1" 2>&1); then
     echo "k8s.io/kubernetes@$1 is not in the Go module proxy ($(go env GOPROXY)):" >&2
-    jq -r '.Error // empty' <<<"$out" 2>/dev/null >&2 || echo "$out" >&2
+    jq -r '.Error // empty' <<<"$out" >&2 2>/dev/null || echo "$out" >&2
     return 1
   fi
   jq -er '.GoMod' <<<"$out" || { echo "go mod download k8s.io/kubernetes@$1 gave no go.mod: $out" >&2; return 1; }
@@ -58,10 +61,10 @@ k8s_move_module() {
   sv=$(k8s_staging_version "$v")
   [ -z "$modfile" ] || mf=(-modfile="$modfile")
   local staging upreqs ours
-  staging=$(go mod edit -json "$upmod" | jq -r '.Replace[]? | select(.New.Path | startswith("./staging/")) | .Old.Path') || return 1
+  staging=$(gomod edit -json "$upmod" | jq -r '.Replace[]? | select(.New.Path | startswith("./staging/")) | .Old.Path') || return 1
   [ -n "$staging" ] || { echo "k8s.io/kubernetes@$v's go.mod replaces no staging module: not a layout this script knows" >&2; return 1; }
-  upreqs=$(go mod edit -json "$upmod" | jq -r '.Require[]? | "\(.Path) \(.Version)"') || return 1
-  ours=$(cd "$dir" && GOWORK=off go mod edit "${mf[@]}" -json) || return 1
+  upreqs=$(gomod edit -json "$upmod" | jq -r '.Require[]? | "\(.Path) \(.Version)"') || return 1
+  ours=$(cd "$dir" && gomod edit "${mf[@]}" -json) || return 1
 
   for p in $(jq -r '.Replace[]? | select(.Old.Path | startswith("k8s.io/")) | .Old.Path' <<<"$ours"); do
     edit+=(-dropreplace="$p")
@@ -85,7 +88,7 @@ k8s_move_module() {
     fi
   done < <(jq -r '.Require[]? | "\(.Path) \(.Version)"' <<<"$ours")
 
-  (cd "$dir" && GOWORK=off go mod edit "${mf[@]}" "${edit[@]}") || return 1
-  (cd "$dir" && GOFLAGS=-mod=mod GOWORK=off go mod tidy "${mf[@]}") || {
+  (cd "$dir" && gomod edit "${mf[@]}" "${edit[@]}") || return 1
+  (cd "$dir" && gomod tidy "${mf[@]}") || {
     echo "go mod tidy failed in $dir after moving to $v" >&2; return 1; }
 }
