@@ -42,7 +42,7 @@ PKG     := github.com/kube-proxy-ipvs/kube-proxy-ipvs
 LDFLAGS := -s -w -X $(PKG)/pkg/version.Fork=$(VERSION) \
            -X k8s.io/component-base/version.gitVersion=$(VERSION) \
            -X k8s.io/component-base/version.gitMajor=1 \
-           -X k8s.io/component-base/version.gitMinor=37 \
+           -X k8s.io/component-base/version.gitMinor=$(word 2,$(subst ., ,$(VERSION))) \
            -X k8s.io/component-base/version.gitCommit=$(GIT_COMMIT) \
            -X k8s.io/component-base/version.gitTreeState=$(GIT_TREE_STATE) \
            -X k8s.io/component-base/version.buildDate=$(BUILD_DATE)
