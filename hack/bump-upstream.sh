@@ -121,6 +121,9 @@ fi
 git grep -l -F "$OLD" -- . ':!vendor' ':!go.sum' ':!hack/tools/go.sum' ':!docs/bench-reports' ':!CHANGELOG.md' > "$OUT/names-old-release.txt" || true
 
 count() { grep -c "$1" "$2" 2>/dev/null || true; }
+surface_section() { # surface_section NAME FILE: the lines of the "## NAME" section of a surface file
+  awk -v s="## $1" 'index($0, "## ") == 1 { in_ = index($0, s) == 1; next } in_ && NF' "$2"
+}
 {
   echo "# Bump $OLD -> $NEW ($(date -u +%Y-%m-%d), $(git rev-parse --short HEAD))"
   echo
@@ -128,8 +131,10 @@ count() { grep -c "$1" "$2" 2>/dev/null || true; }
   echo
   echo "## Flags, config fields, defaults, gates (surface.diff)"
   for section in flags "config fields" defaults "feature gates"; do
-    awk -v s="## $section" '/^## /{in_=index($0, s) == 1} in_ && /^[-+][^-+]/' "$OUT/surface.diff" | sed "s/^/    /" |
-      { read -r first && { echo "- $section:"; echo "$first"; cat; } || echo "- $section: no change"; }
+    changes=$(diff <(surface_section "$section" "$OUT/surface-$OLD.txt") \
+                   <(surface_section "$section" hack/maint/surface/testdata/upstream-kube-proxy.txt) |
+              sed -n 's/^< /    removed: /p; s/^> /    added:   /p')
+    if [ -n "$changes" ]; then echo "- $section:"; echo "$changes"; else echo "- $section: no change"; fi
   done
   echo
   echo "## Exported API of the upstream proxy packages the product imports (proxy-api.diff)"

@@ -50,10 +50,12 @@ k8s_upstream_src() {
 #   - every k8s.io replace dropped, then every staging module of V replaced with its v0.M.P tag;
 #   - every staging module required at a real version moved to v0.M.P (v0.0.0 placeholders kept;
 #     a staging module V no longer has is dropped and left for tidy to re-add if still needed);
-#   - every other k8s.io/ and sigs.k8s.io/ module both files require moved to V's version
-#     (klog, utils, kube-openapi, knftables, structured-merge-diff, ...), so a downgrade does
-#     not keep a newer library than V was released with;
-#   - go.etcd.io/etcd/server/v3, when required, to the version of V's etcd client;
+#   - every other k8s.io/, sigs.k8s.io/ and go.etcd.io/ module both files require moved to V's
+#     version (klog, utils, kube-openapi, knftables, structured-merge-diff, etcd's api, client
+#     and raft, ...): they move in step with Kubernetes, and a downgrade that kept a newer etcd
+#     api module than V's etcd server was built for does not compile;
+#   - go.etcd.io/etcd/server/v3, when required (hack/tools builds etcd), to the version of V's
+#     etcd client;
 # then `go mod tidy`. It does not vendor. Returns non-zero on any failure (the caller restores).
 k8s_move_module() {
   local dir=$1 v=$2 modfile=${3:-} upmod sv mf=() edit=() p ver upver
@@ -77,7 +79,7 @@ k8s_move_module() {
       [ "$ver" = v0.0.0 ] || edit+=(-require="$p@$sv")
     elif [[ "$p" == k8s.io/kubernetes ]]; then
       :
-    elif [[ "$p" == k8s.io/* || "$p" == sigs.k8s.io/* ]] && upver=$(awk -v p="$p" '$1 == p {print $2}' <<<"$upreqs") &&
+    elif [[ "$p" == k8s.io/* || "$p" == sigs.k8s.io/* || "$p" == go.etcd.io/* ]] && upver=$(awk -v p="$p" '$1 == p {print $2}' <<<"$upreqs") &&
          [ -n "$upver" ] && [ "$upver" != v0.0.0 ]; then
       edit+=(-require="$p@$upver")
     elif [[ "$p" == k8s.io/* ]] && [[ "$ver" == v0.0.0 || "$ver" =~ ^v0\.[0-9]+\.[0-9]+$ ]]; then
