@@ -12,6 +12,8 @@
 #   make soak     ours alone under an hour of API churn at S=1000: memory, fds, failed connections, final state (hack/soak.sh; SOAK_DURATION, SOAK_SIZE)
 #   make test     install-deps, verify, unit, lab-unit, e2e, bench-short, timed (hack/test.sh; what CI runs)
 #   make image    the kube-proxy image for linux/amd64 and arm64 without Docker: OCI layout and docker-archives in _output/images (build/image.sh, build/README.md)
+#   make release  image archives, binaries, SHA256SUMS and the CHANGELOG entry of VERSION in _output/release (hack/release.sh; RELEASE_DRY_RUN=1)
+#   make compat   ours against kube-apiserver/kubeadm v1.34-v1.37 in the lab (hack/compat.sh, docs/compatibility.md)
 #   make image-test  builds the image twice (same digest), checks its contents, runs its binaries (build/test.sh)
 #   make clean    remove bin/ (_output/, with the upstream tools hack/build-tools.sh built, stays)
 
@@ -47,7 +49,7 @@ LDFLAGS := -s -w -X $(PKG)/pkg/version.Fork=$(VERSION) \
            -X k8s.io/component-base/version.gitTreeState=$(GIT_TREE_STATE) \
            -X k8s.io/component-base/version.buildDate=$(BUILD_DATE)
 
-.PHONY: all build unit image image-test lab-unit fuzz verify e2e demo test clean install-deps tools bench bench-short
+.PHONY: all build unit image image-test release compat lab-unit fuzz verify e2e demo test clean install-deps tools bench bench-short
 
 all: build
 
@@ -57,6 +59,14 @@ build:
 # IMAGE_OUT, IMAGE_REPO, ARCHS, UPDATE_LOCK=1: see build/image.sh.
 image:
 	VERSION='$(VERSION)' IMAGE_TAG='$(IMAGE_TAG)' LDFLAGS='$(LDFLAGS)' build/image.sh
+
+# RELEASE_DRY_RUN=1: the checks and the notes only (hack/release.sh, docs/maintaining.md).
+release:
+	VERSION='$(VERSION)' IMAGE_TAG='$(IMAGE_TAG)' LDFLAGS='$(LDFLAGS)' hack/release.sh
+
+# Not part of make test: ours against kube-apiserver and kubeadm v1.34-v1.37 (docs/compatibility.md).
+compat: build tools
+	hack/compat.sh
 
 image-test:
 	VERSION='$(VERSION)' IMAGE_TAG='$(IMAGE_TAG)' LDFLAGS='$(LDFLAGS)' build/test.sh

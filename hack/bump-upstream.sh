@@ -7,7 +7,8 @@
 #      go.mod (k8s.io/kubernetes, every staging module's require and replace, klog/utils/...),
 #      hack/tools/go.mod (upstream's kube-proxy, kube-apiserver and etcd for the lab), vendor/
 #      (go mod tidy && go mod vendor), pkg/version.Upstream and .Fork, the Makefile's VERSION
-#      (vX.Y.Z+ipvs.1: a new upstream release starts the fork's count again);
+#      (vX.Y.Z+ipvs.1: a new upstream release starts the fork's count again), and an undated
+#      CHANGELOG.md entry for it;
 #   3. regenerates hack/maint/surface/testdata/upstream-kube-proxy.txt (upstream's flags, config
 #      fields, defaults and proxy feature gates);
 #   4. runs the checks, each even if an earlier one failed: go build, make verify, make unit,
@@ -43,7 +44,7 @@ OLDGO=$(gomod edit -json | jq -r '.Require[] | select(.Path == "k8s.io/kubernete
 [ "$OLDGO" = "$OLD" ] || die "go.mod requires k8s.io/kubernetes $OLDGO but pkg/version.Upstream says $OLD: fix that first"
 
 # Every file the move writes; restored from git when the move fails.
-TOUCHED=(go.mod go.sum vendor hack/tools/go.mod hack/tools/go.sum pkg/version/version.go Makefile
+TOUCHED=(go.mod go.sum vendor hack/tools/go.mod hack/tools/go.sum pkg/version/version.go Makefile CHANGELOG.md
          hack/maint/surface/testdata/upstream-kube-proxy.txt)
 if [ -n "$(git status --porcelain --untracked-files=no -- "${TOUCHED[@]}")" ]; then
   die "uncommitted changes in $(git status --porcelain --untracked-files=no -- "${TOUCHED[@]}" | awk '{print $2}' | sort -u | head -5 | tr '\n' ' '): commit or drop them first (a failed move is undone from git)"
@@ -65,7 +66,7 @@ go list -mod=vendor -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}' ./cmd/
 restore() {
   echo "bump-upstream: the move failed; restoring ${TOUCHED[*]} from git" >&2
   git checkout -q HEAD -- "${TOUCHED[@]}" 2>/dev/null || true
-  git clean -fdq -- vendor hack/maint/surface/testdata || true
+  git clean -fdq -- vendor hack/maint/surface/testdata CHANGELOG.md.new || true
   echo "bump-upstream: restored; nothing changed" >&2
 }
 trap 'restore' ERR
@@ -83,6 +84,12 @@ sed -i -e "s/^const Upstream = \"$OLD\"$/const Upstream = \"$NEW\"/" \
 grep -q "^const Upstream = \"$NEW\"$" pkg/version/version.go || { echo "pkg/version/version.go: const Upstream not rewritten" >&2; false; }
 sed -i -e "s/^VERSION ?= .*/VERSION ?= $NEW+ipvs.1/" Makefile
 grep -q "^VERSION ?= $NEW+ipvs.1$" Makefile || { echo "Makefile: VERSION not rewritten" >&2; false; }
+# An undated entry for the new version, above the others (make release refuses it until dated).
+if ! grep -q "^## $NEW+ipvs.1\b" CHANGELOG.md; then
+  awk -v v="$NEW+ipvs.1" -v old="$OLD" -v new="$NEW" '
+    !done && /^## / { print "## " v " (unreleased)\n\n- Tracks upstream Kubernetes " new " (was " old ").\n"; done = 1 }
+    { print }' CHANGELOG.md > CHANGELOG.md.new && mv CHANGELOG.md.new CHANGELOG.md
+fi
 trap - ERR
 echo "bump-upstream: moved to $NEW (go.mod, hack/tools, vendor/, pkg/version, Makefile VERSION $NEW+ipvs.1)"
 
@@ -131,20 +138,20 @@ surface_section() { # surface_section NAME FILE: the lines of the "## NAME" sect
   echo
   echo "## Flags, config fields, defaults, gates (surface.diff)"
   for section in flags "config fields" defaults "feature gates"; do
-    changes=$(diff <(surface_section "$section" "$OUT/surface-$OLD.txt") \
-                   <(surface_section "$section" hack/maint/surface/testdata/upstream-kube-proxy.txt) |
+    changes=$({ diff <(surface_section "$section" "$OUT/surface-$OLD.txt") \
+                     <(surface_section "$section" hack/maint/surface/testdata/upstream-kube-proxy.txt) || true; } |
               sed -n 's/^< /    removed: /p; s/^> /    added:   /p')
     if [ -n "$changes" ]; then echo "- $section:"; echo "$changes"; else echo "- $section: no change"; fi
   done
   echo
   echo "## Exported API of the upstream proxy packages the product imports (proxy-api.diff)"
   echo "$(wc -l < "$OUT/proxy-packages.txt") packages; changed: $(grep -c '^--- ' "$OUT/proxy-api.diff" || true), removed: $(count 'REMOVED' "$OUT/proxy-api.diff")"
-  grep -E '^(--- |### )' "$OUT/proxy-api.diff" | sed 's/^--- /- /; s/^### /- /' || true
+  { grep -E '^(--- |### )' "$OUT/proxy-api.diff" || true; } | sed 's/^--- /- /; s/^### /- /' 
   echo
   echo "## Upstream IPVS proxier changes (ipvs.diff)"
   if [ -f "$OUT/ipvs.diff" ]; then
     echo "$(grep -c '^diff ' "$OUT/ipvs.diff" || true) files differ; +$(grep -c '^+[^+]' "$OUT/ipvs.diff" || true) -$(grep -c '^-[^-]' "$OUT/ipvs.diff" || true) lines. Each is a fix to consider porting to pkg/proxy/ipvs."
-    grep '^diff ' "$OUT/ipvs.diff" | awk '{print "- " $NF}' || true
+    { grep '^diff ' "$OUT/ipvs.diff" || true; } | awk '{print "- " $NF}' 
   else
     echo "upstream has no pkg/proxy/ipvs at either release: nothing to port"
   fi
