@@ -44,6 +44,44 @@ k8s_upstream_src() {
   jq -er '.Dir' <<<"$out"
 }
 
+# k8s_group_replaces FILE: go mod edit writes each new replace as its own statement; gather every
+# replace into one sorted `replace ( ... )` block after the require blocks, as Kubernetes' own
+# go.mod and ours have it, so
+# a move's diff shows only the versions that changed.
+k8s_group_replaces() {
+  local f=$1 tmp
+  tmp=$(mktemp)
+  awk '
+    /^replace [^(]/ { sub(/^replace /, ""); single[++n] = $0; next }
+    /^replace \($/ { inblock = 1; next }
+    inblock && /^\)$/ { inblock = 0; next }
+    inblock { sub(/^[ \t]+/, ""); single[++n] = $0; next }
+    {
+      body[++m] = $0
+      if ($0 ~ /^require \($/) inreq = 1
+      else if (inreq && $0 == ")") { inreq = 0; lastreq = m }
+      else if ($0 ~ /^require [^(]/) lastreq = m
+    }
+    END {
+      pos = lastreq ? lastreq : m
+      for (i = 1; i <= pos; i++) print body[i]
+      if (n > 0) {
+        print ""; print "replace ("
+        cmd = "sort"
+        for (i = 1; i <= n; i++) print "\t" single[i] | cmd
+        close(cmd)
+        print ")"
+      }
+      # the rest after one blank line, runs of blank lines (left where replaces were) cut to one
+      gap = 1
+      for (i = pos + 1; i <= m; i++) {
+        if (body[i] == "") { gap = 1; continue }
+        if (gap) print ""
+        print body[i]; gap = 0
+      }
+    }' "$f" > "$tmp" && mv "$tmp" "$f"
+}
+
 # k8s_move_module DIR V [MODFILE]: rewrites DIR's go.mod (or MODFILE, a go.mod-format file used
 # with -modfile) so that it builds against Kubernetes V:
 #   - k8s.io/kubernetes required at V;
@@ -91,6 +129,7 @@ k8s_move_module() {
   done < <(jq -r '.Require[]? | "\(.Path) \(.Version)"' <<<"$ours")
 
   (cd "$dir" && gomod edit "${mf[@]}" "${edit[@]}") || return 1
+  k8s_group_replaces "$dir/${modfile:-go.mod}" || return 1
   (cd "$dir" && gomod tidy "${mf[@]}") || {
     echo "go mod tidy failed in $dir after moving to $v" >&2; return 1; }
 }
