@@ -125,7 +125,7 @@ if [ -d "$OLDSRC/pkg/proxy/ipvs" ] || [ -d "$NEWSRC/pkg/proxy/ipvs" ]; then
   diff -ruN "$OLDSRC/pkg/proxy/ipvs" "$NEWSRC/pkg/proxy/ipvs" > "$OUT/ipvs.diff" || true
   sed -i "s#$OLDSRC#k8s.io/kubernetes@$OLD#g; s#$NEWSRC#k8s.io/kubernetes@$NEW#g" "$OUT/ipvs.diff"
 fi
-git grep -l -F "$OLD" -- . ':!vendor' ':!go.sum' ':!hack/tools/go.sum' ':!docs/bench-reports' ':!CHANGELOG.md' > "$OUT/names-old-release.txt" || true
+git grep -l -F "$OLD" -- . ':!vendor' ':!go.sum' ':!hack/tools/go.sum' ':!docs/bench-reports' ':!CHANGELOG.md' ':!hack/compat/*.mod' ':!hack/compat/*.sum' ':!cmd/kube-proxy/app/testdata/kubeadm' > "$OUT/names-old-release.txt" || true
 
 count() { grep -c "$1" "$2" 2>/dev/null || true; }
 surface_section() { # surface_section NAME FILE: the lines of the "## NAME" section of a surface file
