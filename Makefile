@@ -13,6 +13,9 @@
 #   make test     install-deps, verify, unit, lab-unit, e2e, bench-short, timed (hack/test.sh; what CI runs)
 #   make image    the kube-proxy image for linux/amd64 and arm64 without Docker: OCI layout and docker-archives in _output/images (build/image.sh, build/README.md)
 #   make lab-image   the linux/amd64 image alone, in _output/lab-image: what make e2e runs in the lab as a node's kube-proxy
+
+#   make release  image archives, binaries, SHA256SUMS and the CHANGELOG entry of VERSION in _output/release (hack/release.sh; RELEASE_DRY_RUN=1)
+#   make compat   ours against kube-apiserver/kubeadm v1.34-v1.37 in the lab (hack/compat.sh, docs/compatibility.md)
 #   make image-test  builds the image twice (same digest), checks its contents, runs its binaries (build/test.sh)
 #   make clean    remove bin/ (_output/, with the upstream tools hack/build-tools.sh built, stays)
 
@@ -43,12 +46,12 @@ PKG     := github.com/kube-proxy-ipvs/kube-proxy-ipvs
 LDFLAGS := -s -w -X $(PKG)/pkg/version.Fork=$(VERSION) \
            -X k8s.io/component-base/version.gitVersion=$(VERSION) \
            -X k8s.io/component-base/version.gitMajor=1 \
-           -X k8s.io/component-base/version.gitMinor=37 \
+           -X k8s.io/component-base/version.gitMinor=$(word 2,$(subst ., ,$(VERSION))) \
            -X k8s.io/component-base/version.gitCommit=$(GIT_COMMIT) \
            -X k8s.io/component-base/version.gitTreeState=$(GIT_TREE_STATE) \
            -X k8s.io/component-base/version.buildDate=$(BUILD_DATE)
 
-.PHONY: all build unit image lab-image image-test lab-unit fuzz verify e2e demo test clean install-deps tools bench bench-short
+.PHONY: all build unit image lab-image image-test release compat lab-unit fuzz verify e2e demo test clean install-deps tools bench bench-short
 
 all: build
 
@@ -65,6 +68,14 @@ image:
 LAB_IMAGE_OUT ?= $(CURDIR)/_output/lab-image
 lab-image:
 	ARCHS=amd64 IMAGE_OUT='$(LAB_IMAGE_OUT)' VERSION='$(VERSION)' IMAGE_TAG='$(IMAGE_TAG)' LDFLAGS='$(LDFLAGS)' build/image.sh
+
+# RELEASE_DRY_RUN=1: the checks and the notes only (hack/release.sh, docs/maintaining.md).
+release:
+	VERSION='$(VERSION)' IMAGE_TAG='$(IMAGE_TAG)' LDFLAGS='$(LDFLAGS)' hack/release.sh
+
+# Not part of make test: ours against kube-apiserver and kubeadm v1.34-v1.37 (docs/compatibility.md).
+compat: build tools
+	hack/compat.sh
 
 image-test:
 	VERSION='$(VERSION)' IMAGE_TAG='$(IMAGE_TAG)' LDFLAGS='$(LDFLAGS)' build/test.sh

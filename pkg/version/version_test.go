@@ -47,8 +47,8 @@ func TestCompareOrdersForkAfterUpstream(t *testing.T) {
 // see the fork's version as the upstream release it tracks: never before it, before the next one.
 func TestSemverSeesUpstreamRelease(t *testing.T) {
 	up := utilversion.MustParseSemantic(Upstream)
-	next := utilversion.MustParseSemantic("v1.37.3")
-	for _, s := range []string{"v1.37.2+ipvs.1", "v1.37.2+ipvs.10", Fork} {
+	next := utilversion.MajorMinor(up.Major(), up.Minor()).WithPatch(up.Patch() + 1)
+	for _, s := range []string{Upstream + "+ipvs.1", Upstream + "+ipvs.10", Fork} {
 		v, err := utilversion.ParseSemantic(s)
 		if err != nil {
 			t.Fatalf("%s: %v", s, err)
@@ -57,16 +57,16 @@ func TestSemverSeesUpstreamRelease(t *testing.T) {
 			t.Errorf("%s sorts before %s in semver", s, Upstream)
 		}
 		if !v.LessThan(next) {
-			t.Errorf("%s does not sort before v1.37.3 in semver", s)
+			t.Errorf("%s does not sort before %s in semver", s, next)
 		}
-		if v.Major() != 1 || v.Minor() != 37 || v.Patch() != 2 {
-			t.Errorf("%s: semver core %d.%d.%d, want 1.37.2", s, v.Major(), v.Minor(), v.Patch())
+		if v.Major() != up.Major() || v.Minor() != up.Minor() || v.Patch() != up.Patch() {
+			t.Errorf("%s: semver core %d.%d.%d, want %s", s, v.Major(), v.Minor(), v.Patch(), Upstream)
 		}
 	}
 	// Why the scheme changed: the old form is a pre-release of the upstream release.
-	old := utilversion.MustParseSemantic("v1.37.2-ipvs.0")
+	old := utilversion.MustParseSemantic(Upstream + "-ipvs.0")
 	if !old.LessThan(up) {
-		t.Errorf("v1.37.2-ipvs.0 was expected to sort before %s in semver", Upstream)
+		t.Errorf("%s-ipvs.0 was expected to sort before %s in semver", Upstream, Upstream)
 	}
 }
 

@@ -59,7 +59,7 @@ func (o *Options) Complete(fs *pflag.FlagSet) error {
 		o.config.HostnameOverride = strings.ToLower(name)
 	}
 
-	if err := utilfeature.DefaultMutableFeatureGate.SetFromMap(o.config.FeatureGates); err != nil {
+	if err := applyFeatureGates(utilfeature.DefaultMutableFeatureGate, o.config.FeatureGates); err != nil {
 		return err
 	}
 	// Histogram metrics read these gates when they are registered, which happens later.

@@ -8,8 +8,15 @@ import (
 
 // validateConfig runs upstream's validation with one deliberate difference: `mode: ipvs` is
 // valid whatever the KubeProxyIPVS feature gate says, since keeping IPVS alive after upstream
-// gates and removes it is this project's purpose. Every other error is upstream's, verbatim.
+// gates and removes it is this project's purpose, and the KubeProxyIPVS gate itself is never an
+// error (ipvsgate.go: upstream may lock it, then remove it). Every other error is upstream's,
+// verbatim.
 func validateConfig(cfg *kubeproxyconfig.KubeProxyConfiguration) field.ErrorList {
+	if _, set := cfg.FeatureGates[IPVSGate]; set {
+		c := *cfg
+		c.FeatureGates, _ = withoutIPVSGate(cfg.FeatureGates)
+		cfg = &c
+	}
 	errs := validation.Validate(cfg)
 	if cfg.Mode != kubeproxyconfig.ProxyModeIPVS {
 		return errs
