@@ -153,6 +153,9 @@ type paritySide struct {
 	stream  *framework.StreamConn
 	dump    []string
 	took    time.Duration // convergence time of the last phase
+	// lastChange: the quick-read lines of the last change seen in the phase ('-' gone, '+' new),
+	// so a late convergence says what moved last.
+	lastChange []string
 }
 
 func (s *paritySide) label() string { return s.variant.name + "/" + s.impl.Name }
@@ -326,6 +329,11 @@ func parityConverge(t *testing.T, sides []*paritySide, want, gone []string, appl
 		fmt.Fprintf(&b, " %s: upstream %v, ours %v (upstream/ours %.1fx);", u.variant.name, u.took.Round(10*time.Millisecond), o.took.Round(10*time.Millisecond), ratio)
 	}
 	t.Logf("phase %d converged:%s", phase, b.String())
+	for _, s := range sides {
+		if s.took > 10*time.Second && len(s.lastChange) > 0 {
+			t.Logf("phase %d: %s's last change, %v after the API writes: %q", phase, s.label(), s.took.Round(10*time.Millisecond), s.lastChange[:min(8, len(s.lastChange))])
+		}
+	}
 }
 
 func parityTail(path string) string {
@@ -364,6 +372,10 @@ func (s *paritySide) converge(want, gone []string, applied time.Time, budget tim
 		}
 		d := parityDump(q)
 		if !slicesEqual(d, prevQ) {
+			s.lastChange = nil
+			if prevQ != nil {
+				s.lastChange, _ = parityDiff(prevQ, d)
+			}
 			prevQ, firstSeen, same, prevFull = d, now, 0, nil
 		} else {
 			same++
