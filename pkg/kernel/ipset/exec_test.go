@@ -139,8 +139,8 @@ func TestExecAdoptsUpstreamSets(t *testing.T) {
 	}
 	slices.SortFunc(got, func(a, b Content) int { return strings.Compare(a.Name, b.Name) })
 	for i, s := range sets {
-		if i >= len(got) || got[i].Set != s.AsListed() {
-			t.Errorf("listed %+v, want %+v", got, s.AsListed())
+		if i >= len(got) || got[i].Set != AsListed(s) {
+			t.Errorf("listed %+v, want %+v", got, AsListed(s))
 		}
 	}
 }
