@@ -99,7 +99,7 @@ func (f *Fake) Apply(ops []Op) error {
 	if err := f.Call("Apply"); err != nil {
 		return err
 	}
-	// Like Exec, refuse a batch that cannot be rendered before touching anything.
+	// Like Kernel, refuse a batch that cannot be rendered before touching anything.
 	if _, err := RenderRestore(ops); err != nil {
 		return err
 	}

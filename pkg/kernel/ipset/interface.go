@@ -32,7 +32,7 @@ const (
 	Destroy
 )
 
-// Interface is what the proxier needs from ipset. Implementations: Exec (the ipset tool) and Fake.
+// Interface is what the proxier needs from ipset. Implementations: Kernel (netlink reads, the ipset tool for writes) and Fake.
 type Interface interface {
 	// List returns the named sets with their entries, in the order named, or every set in the
 	// network namespace when no name is given. A named set that does not exist is left out.

@@ -27,7 +27,7 @@ func CleanupLeftovers(ctx context.Context) bool {
 		return false
 	}
 	defer ipvs.Close()
-	return cleanup(ctx, ipvs, netdev.NewNetlink(), ipset.NewExec(utilexec.New()), utiliptables.NewBestEffort())
+	return cleanup(ctx, ipvs, netdev.NewNetlink(), ipset.NewKernel(utilexec.New()), utiliptables.NewBestEffort())
 }
 
 func cleanup(ctx context.Context, ipvs kipvs.Interface, nd netdev.Interface, is ipset.Interface, ipts map[v1.IPFamily]utiliptables.Interface) bool {

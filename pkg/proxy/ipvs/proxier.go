@@ -34,7 +34,7 @@ import (
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipset"
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/netdev"
-	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgen"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgeneration"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/sockdiag"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/desired"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/reconcile"
@@ -49,7 +49,7 @@ type Kernel struct {
 	Conntrack conntrack.Interface
 	// RulesetGen reads the nf_tables ruleset generation; nil makes every verification read
 	// the iptables rules (iptablesread.go).
-	RulesetGen nftgen.Reader
+	RulesetGen nftgeneration.Reader
 	// Listeners reads the host's listening sockets for the address guard
 	// (policy_hostports.go); nil leaves that check out.
 	Listeners sockdiag.Interface

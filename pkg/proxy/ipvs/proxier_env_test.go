@@ -25,7 +25,7 @@ import (
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipset"
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/netdev"
-	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgen"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgeneration"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/sockdiag"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/internal/fixture"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/reconcile"
@@ -37,7 +37,7 @@ import (
 type countingIPTables struct {
 	*iptablestest.FakeIPTables
 	reads, writes int
-	gen           *nftgen.Fake
+	gen           *nftgeneration.Fake
 	header        string // the first line of every SaveInto, as iptables-save writes it
 	// restoreErr, when set, fails the next RestoreAll (once), as iptables-restore does on a
 	// rule the kernel refuses: nothing is written.
@@ -133,7 +133,7 @@ type env struct {
 	// listeners are the host's listening sockets.
 	listeners *sockdiag.Fake
 	// rulesGen, when a mutate function sets it, is the proxier's nf_tables generation.
-	rulesGen *nftgen.Fake
+	rulesGen *nftgeneration.Fake
 	// wrapIPVS, when a mutate function sets it, stands between the proxier and the fake IPVS.
 	wrapIPVS func(*kipvs.Fake) kipvs.Interface
 	// wrapIPSet, when a mutate function sets it, stands between the proxier and the fake ipset.

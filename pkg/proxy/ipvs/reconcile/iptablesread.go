@@ -8,7 +8,7 @@ import (
 	"k8s.io/klog/v2"
 	utiliptables "k8s.io/kubernetes/pkg/util/iptables"
 
-	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgen"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgeneration"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/desired"
 )
 
@@ -122,7 +122,7 @@ func (r *Reconciler) readIPTablesText() (*iptablesRead, error) {
 			read.counts[tableChain] += n
 		}
 		read.missing = append(read.missing, desired.MissingJumps(saved.Bytes(), string(table))...)
-		read.nft = read.nft && nftgen.IsNFTSave(saved.Bytes())
+		read.nft = read.nft && nftgeneration.IsNFTSave(saved.Bytes())
 	}
 	return read, nil
 }

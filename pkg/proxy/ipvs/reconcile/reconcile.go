@@ -19,7 +19,7 @@ import (
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipset"
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/netdev"
-	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgen"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgeneration"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/desired"
 )
 
@@ -51,7 +51,7 @@ type Reconciler struct {
 
 	// rulesGen reads the nf_tables ruleset generation (nil: none); lastIPTables is the last
 	// iptables-save read, reused while the generation stands (iptablesread.go).
-	rulesGen     nftgen.Reader
+	rulesGen     nftgeneration.Reader
 	lastIPTables *iptablesRead
 
 	// additions are virtual and real servers to create, sent together (additions.go).
@@ -68,7 +68,7 @@ type Kernel struct {
 	IPTables utiliptables.Interface
 	// RulesetGen reads the nf_tables ruleset generation; nil makes every verification read
 	// the iptables rules (iptablesread.go).
-	RulesetGen nftgen.Reader
+	RulesetGen nftgeneration.Reader
 }
 
 // New writes through k's adapters; it never touches a virtual server inside exclude that

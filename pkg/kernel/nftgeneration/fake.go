@@ -1,4 +1,4 @@
-package nftgen
+package nftgeneration
 
 import "sync"
 

@@ -1,13 +1,13 @@
 //go:build linux
 
-package nftgen
+package nftgeneration
 
 import (
 	"bytes"
 	"testing"
 )
 
-// Seeds: testdata/fuzz/<FuzzName>/, from nftgen_test.go's headers and NFT_MSG_NEWGEN bodies.
+// Seeds: testdata/fuzz/<FuzzName>/, from nftgeneration_test.go's headers and NFT_MSG_NEWGEN bodies.
 // `go test` runs them; `make fuzz` fuzzes.
 
 // FuzzIsNFTSave: text is taken as the nf_tables backend's only when its header says so.

@@ -1,6 +1,6 @@
 //go:build lab
 
-package nftgen
+package nftgeneration
 
 import (
 	"os/exec"

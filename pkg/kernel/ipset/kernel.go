@@ -16,10 +16,11 @@ const cmd = "ipset"
 // MinVersion is the oldest ipset tool accepted, as upstream kube-proxy (IPv6 sets need 6.x).
 const MinVersion = "6.0"
 
-// Exec is the Interface implementation that runs the ipset tool for its writes and reads the
-// named sets and the entry counts over netlink (list_linux.go, counts_linux.go), with the tool as
-// the fallback. It works in the network namespace of the calling thread.
-type Exec struct {
+// Kernel is the Interface on the running kernel: it writes with the ipset tool (one `ipset
+// restore` per batch) and reads the named sets and the entry counts over netlink (list_linux.go,
+// counts_linux.go), with the tool as the fallback. It works in the network namespace of the
+// calling thread.
+type Kernel struct {
 	exec utilexec.Interface
 	// headers reads every set's entry count without the tool (nil: the tool only).
 	headers func() (map[string]int, error)
@@ -27,14 +28,14 @@ type Exec struct {
 	lister func(names []string) ([]Content, error)
 }
 
-var _ Interface = &Exec{}
+var _ Interface = &Kernel{}
 
-// NewExec returns an Exec running ipset through e.
-func NewExec(e utilexec.Interface) *Exec {
-	return &Exec{exec: e, headers: netlinkEntryCounts, lister: netlinkList}
+// NewKernel returns a Kernel that runs the ipset tool through e.
+func NewKernel(e utilexec.Interface) *Kernel {
+	return &Kernel{exec: e, headers: netlinkEntryCounts, lister: netlinkList}
 }
 
-func (x *Exec) run(stdin string, args ...string) (string, error) {
+func (x *Kernel) run(stdin string, args ...string) (string, error) {
 	c := x.exec.Command(cmd, args...)
 	var stdout, stderr bytes.Buffer
 	c.SetStdin(strings.NewReader(stdin))
@@ -50,7 +51,7 @@ func (x *Exec) run(stdin string, args ...string) (string, error) {
 // full every few periods, and a process launch then cost more than the rest of its ipset work.
 // Every set (no names), or the named ones when netlink fails or a set holds what the reader
 // does not decode, come from one `ipset save`.
-func (x *Exec) List(names ...string) ([]Content, error) {
+func (x *Kernel) List(names ...string) ([]Content, error) {
 	if len(names) > 0 && x.lister != nil {
 		sets, err := x.lister(names)
 		if err == nil {
@@ -89,7 +90,7 @@ func onlyNamed(all []Content, names []string) []Content {
 // only by ipset >= 7.7, so when the batch destroys sets, Destroy ops of sets that do not exist
 // are dropped first (one `ipset list -n`). On failure ipset stops at the failing line; lines
 // before it may or may not have been applied (see Fake.Apply), so re-list before retrying.
-func (x *Exec) Apply(ops []Op) error {
+func (x *Kernel) Apply(ops []Op) error {
 	ops, err := x.dropMissingDestroys(ops)
 	if err != nil {
 		return err
@@ -106,7 +107,7 @@ func (x *Exec) Apply(ops []Op) error {
 	return err
 }
 
-func (x *Exec) dropMissingDestroys(ops []Op) ([]Op, error) {
+func (x *Kernel) dropMissingDestroys(ops []Op) ([]Op, error) {
 	hasDestroy := false
 	for _, op := range ops {
 		hasDestroy = hasDestroy || op.Kind == Destroy

@@ -23,7 +23,7 @@ func TestExecMatchesFake(t *testing.T) {
 		t.Skip("ipset is not installed")
 	}
 	nstest.Enter(t)
-	x := NewExec(utilexec.New())
+	x := NewKernel(utilexec.New())
 	if err := CheckVersion(utilexec.New()); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestExecAdoptsUpstreamSets(t *testing.T) {
 		{Name: "KUBE-CLUSTER-IP", Type: HashIPPort, Family: "inet"},
 		{Name: "KUBE-NODE-PORT-TCP", Type: BitmapPort, Family: "inet"},
 	}
-	x := NewExec(utilexec.New())
+	x := NewKernel(utilexec.New())
 	var ops []Op
 	for _, s := range sets {
 		ops = append(ops, Op{Kind: Create, Set: s})
