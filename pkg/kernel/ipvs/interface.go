@@ -76,7 +76,7 @@ type Interface interface {
 	DeleteVirtualServer(vs Key) error
 	AddRealServer(vs Key, rs RealServer) error
 	// Add creates virtual and real servers, in order, in as few round trips to the kernel as it
-	// can (a cold start adds 15,000 virtual and 150,000 real servers at S=10000): a real server
+	// can (a cold start adds every virtual and real server): a real server
 	// may follow its virtual server in the same round trip. refused is called with the index
 	// and the kernel's error (errno) of each addition the kernel refused; the others took
 	// effect. A returned error means a round trip failed: which additions took effect is then
