@@ -2,6 +2,7 @@
 #   make build    bin/kube-proxy, stamped with $(VERSION)
 #   make verify   gofmt, go vet, staticcheck, vendor/ up to date, import rules (hack/verify.sh)
 #   make unit     unit tests (everything but the package test/e2e, which needs the lab; its framework's lab tests skip; hack/tools's too)
+#   make upstream-patches  hack/upstream's patch series applied to upstream's source at the tracked release, their unit tests run (a step of make test, after e2e has built the upstream tools whose compiled packages it reuses; docs/upstream.md)
 #   make lab-unit the kernel adapters' tests on the lab kernel (one QEMU guest per package)
 #   make fuzz     every Go fuzz target, FUZZTIME (30s) each, one at a time (hack/fuzz.sh; go test runs their seeds)
 #   make e2e      end-to-end tests in the QEMU IPVS lab (hack/e2e.sh)
@@ -86,6 +87,12 @@ image-test:
 unit:
 	$(GO) test -mod=vendor $$($(GO) list -mod=vendor ./... | grep -v '/test/e2e$$')
 	cd hack/tools && GOFLAGS='-mod=mod -trimpath' GOWORK=off $(GO) test ./...
+
+# The patches staged for upstream (hack/upstream/*.patch) against k8s.io/kubernetes at the tracked
+# release, from the module cache (or the Go module proxy), with their unit tests.
+.PHONY: upstream-patches
+upstream-patches:
+	hack/upstream/test.sh
 
 verify:
 	hack/verify.sh

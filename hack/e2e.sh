@@ -16,7 +16,7 @@
 #                        (default _output/lab-image/oci, from make lab-image, which make e2e runs first);
 #                        unpacked on the host into $E2E_OUTDIR/image-rootfs (E2E_IMAGE_ROOTFS in the guest)
 #   E2E_IMPLS            "upstream,ours" (default both)     E2E_RUN  -test.run regexp
-#   E2E_TIMEOUT          guest timeout in seconds (default 3600)   MEM guest RAM (default 2G)
+#   E2E_TIMEOUT          guest timeout in seconds (default 4800)   MEM guest RAM (default 2G)
 #                        (upstream's half alone took 31 min on a 2-core machine in Dec 2026: its syncs take
 #                        20-80 s in the emulated guest; CI's whole run must stay under 90 min)
 #   E2E_UPSTREAM         "all" (default): every scenario on both; "fork": upstream runs only the Fork*
@@ -96,10 +96,10 @@ if [ "$MODE" = demo ]; then # test/e2e/demo_test.go: our kube-proxy only, walk-t
   [ "$rc" = 0 ] || echo "demo: FAILED (status $rc)" >&2
   exit "$rc"
 fi
-run_args=(-test.v=test2json -test.count=1 -test.timeout="$(( ${E2E_TIMEOUT:-3600} - 60 ))s")
+run_args=(-test.v=test2json -test.count=1 -test.timeout="$(( ${E2E_TIMEOUT:-4800} - 60 ))s")
 [ -z "${E2E_RUN:-}" ] || run_args+=(-test.run "$E2E_RUN")
 set +e
-HOSTPORTS=$APISERVER_PORT OUT=$OUTD/artifacts TIMEOUT=${E2E_TIMEOUT:-3600} MEM=${MEM:-2G} \
+HOSTPORTS=$APISERVER_PORT OUT=$OUTD/artifacts TIMEOUT=${E2E_TIMEOUT:-4800} MEM=${MEM:-2G} \
   hack/lab/run-in-guest.sh "$OUTD/bin/e2e.test" "${run_args[@]}" | tee "$OUTD/e2e.out"
 rc=${PIPESTATUS[0]}
 set -e
@@ -110,7 +110,7 @@ phases+=(-phase "total=$((SECONDS - T0))")
 rrc=0; "$OUTD/bin/e2ereport" -in "$OUTD/e2e.json" -out "$REPORT" "${phases[@]}" || rrc=$?
 echo; cat "$REPORT"; echo "e2e: report in ${REPORT#"$ROOT"/}, logs in ${OUTD#"$ROOT"/}/artifacts"
 if [ "$rc" != 0 ]; then
-  [ "$rc" = 125 ] && echo "e2e: the guest died or timed out (TIMEOUT=${E2E_TIMEOUT:-3600}s)" >&2
+  [ "$rc" = 125 ] && echo "e2e: the guest died or timed out (TIMEOUT=${E2E_TIMEOUT:-4800}s)" >&2
   echo "e2e: FAILED (test binary exit status $rc)" >&2; exit "$rc"
 fi
 [ "$rrc" = 0 ] || echo "e2e: FAILED (see the report)" >&2

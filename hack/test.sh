@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 MAKE=${MAKE:-make}
-steps=(install-deps verify unit lab-unit e2e bench-short)
+steps=(install-deps verify unit lab-unit e2e upstream-patches bench-short)
 done_=() T0=$SECONDS
 for s in "${steps[@]}"; do
   start=$SECONDS

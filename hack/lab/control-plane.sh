@@ -12,7 +12,9 @@
 # Binaries: KUBE_APISERVER_BIN, ETCD_BIN (default _output/tools/bin/{kube-apiserver,etcd}, falling back
 # to an `etcd` on PATH, e.g. Debian's etcd-server). APISERVER_PORT / ETCD_PORT pick ports (default: free
 # ports chosen at random). READY_TIMEOUT seconds to wait for /readyz (default 180). NODE_PORT_RANGE
-# (default 30000-32767).
+# (default 30000-32767). SERVICE_CIDRS (default 10.96.0.0/16,fd00:10:96::/108: dual-stack, IPv4
+# first, so a Service that asks for no family is IPv4 only; the parity test's dual-stack Services
+# take the second).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cmd=${1:-}; DIR=${2:-}
@@ -96,7 +98,7 @@ setsid "$APISERVER" \
   --tls-cert-file "$P/apiserver.crt" --tls-private-key-file "$P/apiserver.key" --client-ca-file "$P/ca.crt" \
   --service-account-key-file "$P/sa.pub" --service-account-signing-key-file "$P/sa.key" \
   --service-account-issuer https://kubernetes.default.svc.cluster.local \
-  --service-cluster-ip-range 10.96.0.0/16 --service-node-port-range "${NODE_PORT_RANGE:-30000-32767}" \
+  --service-cluster-ip-range "${SERVICE_CIDRS:-10.96.0.0/16,fd00:10:96::/108}" --service-node-port-range "${NODE_PORT_RANGE:-30000-32767}" \
   --authorization-mode AlwaysAllow --anonymous-auth=false \
   --disable-admission-plugins ServiceAccount \
   --endpoint-reconciler-type none --enable-priority-and-fairness=false \

@@ -506,6 +506,17 @@ func paritySetZones(ctx context.Context, cs kubernetes.Interface, zones map[stri
 	return nil
 }
 
+// parityServesFamily reports whether svc has a cluster IP of ip's family.
+func parityServesFamily(svc *corev1.Service, ip string) bool {
+	v4 := net.ParseIP(ip).To4() != nil
+	for _, c := range svc.Spec.ClusterIPs {
+		if (net.ParseIP(c).To4() != nil) == v4 {
+			return true
+		}
+	}
+	return false
+}
+
 // parityApply makes the API match the world: Services created, updated (cluster IP and node
 // ports kept by the apiserver) or deleted, their LoadBalancer status written as a cloud
 // controller would, EndpointSlices likewise. It returns the virtual servers the world implies
@@ -593,7 +604,7 @@ func parityApply(ctx context.Context, cs kubernetes.Interface, w *parityWorld) (
 				return nil, fmt.Errorf("service %s status: %w", name, err)
 			}
 		}
-		w.Services[name].Spec.ClusterIP = out.Spec.ClusterIP
+		w.Services[name].Spec.ClusterIP, w.Services[name].Spec.ClusterIPs = out.Spec.ClusterIP, out.Spec.ClusterIPs
 		if out.Spec.Type == corev1.ServiceTypeExternalName || out.Spec.ClusterIP == corev1.ClusterIPNone || out.Spec.ClusterIP == "" {
 			continue
 		}
@@ -601,12 +612,17 @@ func parityApply(ctx context.Context, cs kubernetes.Interface, w *parityWorld) (
 			key := func(ip string) string {
 				return fmt.Sprintf("%s %s", p.Protocol, net.JoinHostPort(ip, fmt.Sprint(p.Port)))
 			}
-			want = append(want, key(out.Spec.ClusterIP))
-			for _, ip := range out.Spec.ExternalIPs {
+			for _, ip := range out.Spec.ClusterIPs {
 				want = append(want, key(ip))
 			}
+			// An address of a family the Service has no cluster IP of is served by neither.
+			for _, ip := range out.Spec.ExternalIPs {
+				if parityServesFamily(out, ip) {
+					want = append(want, key(ip))
+				}
+			}
 			for _, ip := range w.LBIPs[name] {
-				if w.LBModes[name][ip] == corev1.LoadBalancerIPModeVIP && out.Spec.Type == corev1.ServiceTypeLoadBalancer {
+				if w.LBModes[name][ip] == corev1.LoadBalancerIPModeVIP && out.Spec.Type == corev1.ServiceTypeLoadBalancer && parityServesFamily(out, ip) {
 					want = append(want, key(ip))
 				}
 			}
@@ -661,9 +677,9 @@ func parityCleanup(cs kubernetes.Interface, ns string) {
 }
 
 // parityDefaultSeeds is how many seeds the e2e suite (make e2e, make test) runs when
-// E2E_PARITY_SEEDS is not set. Zero until a whole make test has passed with the current
-// harness (docs/parity.md); seeds 1-3 with rotated variants is the goal.
-const parityDefaultSeeds = 0
+// E2E_PARITY_SEEDS is not set: seeds 1-3 with rotated variants cover default, nodeportaddrs,
+// sched and strictarp (docs/parity.md).
+const parityDefaultSeeds = 3
 
 // parityTopologyWatched is what both kube-proxies log once the Node watch that feeds the
 // proxier its topology labels is running: both register the proxier before they start it.

@@ -29,76 +29,21 @@ import (
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/cmd/kube-proxy/app"
 )
 
-// kubeadmIPVS is the kube-proxy ConfigMap's config.conf as kubeadm v1.37 writes it (kubeadm
-// marshals every v1alpha1 field, zero values included), with the usual ipvs customisations.
-const kubeadmIPVS = `apiVersion: kubeproxy.config.k8s.io/v1alpha1
-bindAddress: 0.0.0.0
-bindAddressHardFail: false
-clientConnection:
-  acceptContentTypes: ""
-  burst: 0
-  contentType: ""
-  kubeconfig: /var/lib/kube-proxy/kubeconfig.conf
-  qps: 0
-clusterCIDR: 10.244.0.0/16
-configSyncPeriod: 0s
-conntrack:
-  maxPerCore: null
-  min: null
-  tcpBeLiberal: false
-  tcpCloseWaitTimeout: null
-  tcpEstablishedTimeout: null
-  udpStreamTimeout: 0s
-  udpTimeout: 0s
-detectLocal:
-  bridgeInterface: ""
-  interfaceNamePrefix: ""
-detectLocalMode: ""
-enableProfiling: false
-healthzBindAddress: ""
-hostnameOverride: ""
-iptables:
-  localhostNodePorts: null
-  masqueradeAll: false
-  masqueradeBit: null
-  minSyncPeriod: 0s
-  syncPeriod: 0s
-ipvs:
-  excludeCIDRs: null
-  minSyncPeriod: 0s
-  scheduler: rr
-  strictARP: true
-  syncPeriod: 0s
-  tcpFinTimeout: 0s
-  tcpTimeout: 0s
-  udpTimeout: 0s
-kind: KubeProxyConfiguration
-logging:
-  flushFrequency: 0
-  options:
-    json:
-      infoBufferSize: "0"
-    text:
-      infoBufferSize: "0"
-  verbosity: 0
-metricsBindAddress: ""
-mode: ipvs
-nftables:
-  masqueradeAll: false
-  masqueradeBit: null
-  minSyncPeriod: 0s
-  syncPeriod: 0s
-nodePortAddresses: null
-oomScoreAdj: null
-portRange: ""
-showHiddenMetricsForVersion: ""
-winkernel:
-  enableDSR: false
-  forwardHealthCheckVip: false
-  networkName: ""
-  rootHnsEndpointName: ""
-  sourceVip: ""
-`
+// kubeadmIPVS is the kube-proxy ConfigMap's config.conf as kubeadm v1.37 writes it for an ipvs
+// cluster (testdata/kubeadm: written by kubeadm's own code, hack/compat.sh; every v1alpha1 field,
+// zero values included), with the scheduler an operator usually sets.
+var kubeadmIPVS = strings.Replace(mustReadTestdata("testdata/kubeadm/v1.37/ipvs.yaml"), `  scheduler: ""`, "  scheduler: rr", 1)
+
+func mustReadTestdata(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		panic(err)
+	}
+	if !strings.Contains(string(b), `  scheduler: ""`) {
+		panic(path + ": no empty ipvs scheduler to set")
+	}
+	return string(b)
+}
 
 // kubeadmIPTables is the same file in iptables mode with a few operator edits.
 var kubeadmIPTables = strings.NewReplacer(

@@ -23,10 +23,16 @@ const (
 	ClientIP      = "172.30.0.100"
 	ClusterCIDR   = "10.244.0.0/16" // pod network; node N owns 10.244.N.0/24 (flannel style)
 	ServiceCIDR   = "10.96.0.0/16"
-	FlannelVNI    = 1
-	FlannelPort   = 8472 // flannel's VXLAN UDP port
-	FlannelMTU    = 1450
-	GuestUplink   = "qemu0" // QEMU's NIC in the guest (renamed by hack/lab/run-in-guest.sh)
+	// The IPv6 side, used by the parity test's dual-stack Services only: the apiserver's second
+	// service range (hack/lab/control-plane.sh), the pod network of their endpoints, and the
+	// parity node's IPv6 address (node1 = NodeNetV6Prefix + "11").
+	ServiceCIDRv6   = "fd00:10:96::/108"
+	ClusterCIDRv6   = "fd00:10:244::/56"
+	NodeNetV6Prefix = "fd00:172:30::"
+	FlannelVNI      = 1
+	FlannelPort     = 8472 // flannel's VXLAN UDP port
+	FlannelMTU      = 1450
+	GuestUplink     = "qemu0" // QEMU's NIC in the guest (renamed by hack/lab/run-in-guest.sh)
 )
 
 // NodeIP is node n's address on the node network.

@@ -143,6 +143,13 @@ func NewParityNode(name string, slot int, echoServer, logDir string) (*ParityNod
 	if err := ns.NL.AddrAdd(eth, na); err != nil {
 		return nil, err
 	}
+	// An IPv6 address too, so that the IPv6 side of dual-stack Services has a node address to
+	// serve node ports on (no duplicate address detection: it would hold the address back).
+	na6, _ := netlink.ParseAddr(NodeNetV6Prefix + "11/64")
+	na6.Flags = unix.IFA_F_NODAD
+	if err := ns.NL.AddrAdd(eth, na6); err != nil {
+		return nil, fmt.Errorf("node IPv6 address: %w", err)
+	}
 	if err := ns.NL.LinkSetUp(eth); err != nil {
 		return nil, err
 	}
