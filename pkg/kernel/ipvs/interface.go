@@ -21,17 +21,10 @@ type (
 	RealServer    = objects.RealServer
 )
 
-const (
-	TCP  = objects.TCP
-	UDP  = objects.UDP
-	SCTP = objects.SCTP
-
-	FlagPersistent = objects.FlagPersistent
-	FlagHashed     = objects.FlagHashed
-	FlagSchedSH1   = objects.FlagSchedSH1
-	FlagSchedSH2   = objects.FlagSchedSH2
-	FlagSchedSH3   = objects.FlagSchedSH3
-)
+// The protocols and the virtual server flags (pkg/kernel/objects says what each means).
+const TCP, UDP, SCTP = objects.TCP, objects.UDP, objects.SCTP
+const FlagPersistent, FlagHashed, FlagSchedSH1, FlagSchedSH2, FlagSchedSH3 = objects.FlagPersistent,
+	objects.FlagHashed, objects.FlagSchedSH1, objects.FlagSchedSH2, objects.FlagSchedSH3
 
 // An Addition is one object for Interface.Add to create: a virtual server, or, when
 // IsRealServer, a real server of the virtual server with key VirtualServer.Key (the rest of

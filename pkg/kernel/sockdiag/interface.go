@@ -17,11 +17,8 @@ type (
 	Listener = objects.Listener
 )
 
-const (
-	TCP  = objects.TCP
-	UDP  = objects.UDP
-	SCTP = objects.SCTP
-)
+// The protocols.
+const TCP, UDP, SCTP = objects.TCP, objects.UDP, objects.SCTP
 
 // Interface is what the proxier needs from sock_diag. Implementations: Netlink and Fake.
 type Interface interface {
