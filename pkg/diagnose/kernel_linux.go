@@ -155,7 +155,7 @@ func (Kernel) VirtualServers() ([]kipvs.VirtualServer, error) {
 }
 
 func (Kernel) IPSets(names ...string) ([]ipset.Content, error) {
-	return ipset.NewExec(utilexec.New()).List(names...)
+	return ipset.NewKernel(utilexec.New()).List(names...)
 }
 
 func (Kernel) MartianLog() ([]string, error) {

@@ -5,7 +5,7 @@ import (
 	"errors"
 
 	kubeproxyconfig "k8s.io/kubernetes/pkg/proxy/apis/config"
-	"k8s.io/kubernetes/pkg/proxy/iptables"
+	upstreamiptables "k8s.io/kubernetes/pkg/proxy/iptables"
 	"k8s.io/kubernetes/pkg/proxy/nftables"
 )
 
@@ -16,7 +16,7 @@ func cleanupOtherModes(ctx context.Context, mode kubeproxyconfig.ProxyMode, all 
 	iptablesBased := mode == kubeproxyconfig.ProxyModeIPTables || mode == kubeproxyconfig.ProxyModeIPVS
 	failed := false
 	if !iptablesBased || all {
-		failed = iptables.CleanupLeftovers(ctx) || failed
+		failed = upstreamiptables.CleanupLeftovers(ctx) || failed
 		failed = cleanupIPVS(ctx) || failed
 	}
 	if iptablesBased || all {

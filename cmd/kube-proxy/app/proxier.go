@@ -9,7 +9,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/kubernetes/pkg/proxy"
 	kubeproxyconfig "k8s.io/kubernetes/pkg/proxy/apis/config"
-	"k8s.io/kubernetes/pkg/proxy/iptables"
+	upstreamiptables "k8s.io/kubernetes/pkg/proxy/iptables"
 	"k8s.io/kubernetes/pkg/proxy/nftables"
 	proxyutil "k8s.io/kubernetes/pkg/proxy/util"
 	utiliptables "k8s.io/kubernetes/pkg/util/iptables"
@@ -39,10 +39,10 @@ func (s *ProxyServer) createProxier(ctx context.Context, dualStack, initOnly boo
 		// Upstream's proxier, made to follow --masquerade-random-fully (pkg/proxy/iptables).
 		ipts := forkiptables.WrapAll(utiliptables.NewBestEffort(), s.Fork.MasqueradeRandomFully, netdev.NewNetlink().VXLANPorts, cfg.SyncPeriod.Duration)
 		if dualStack {
-			p, err = iptables.NewDualStackProxier(ctx, cfg, ipts, utilsysctl.New(), detectors, s.NodeName, s.NodeIPs, s.Recorder, s.HealthzServer, initOnly)
+			p, err = upstreamiptables.NewDualStackProxier(ctx, cfg, ipts, utilsysctl.New(), detectors, s.NodeName, s.NodeIPs, s.Recorder, s.HealthzServer, initOnly)
 		} else {
 			family := s.PrimaryIPFamily
-			p, err = iptables.NewProxier(ctx, cfg, family, ipts[family], utilsysctl.New(), detectors[family], s.NodeName, s.NodeIPs[family], s.Recorder, s.HealthzServer, initOnly)
+			p, err = upstreamiptables.NewProxier(ctx, cfg, family, ipts[family], utilsysctl.New(), detectors[family], s.NodeName, s.NodeIPs[family], s.Recorder, s.HealthzServer, initOnly)
 		}
 	case kubeproxyconfig.ProxyModeNFTables:
 		logger.Info("Using nftables Proxier")

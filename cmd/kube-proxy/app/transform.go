@@ -11,8 +11,8 @@ import (
 const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 
 // dropUnread is the informers' transform: it drops, before an object is cached, what the
-// proxy never reads, because the informers hold every Service and EndpointSlice of the cluster
-// (at 10,000 Services with 10 endpoints, about half of kube-proxy's heap).
+// proxy never reads, because the informers hold every Service and EndpointSlice of the cluster,
+// the larger part of kube-proxy's heap on a large cluster.
 //
 // Dropped: managed fields (every object, as upstream does); an EndpointSlice's owner
 // references, annotations other than the last-change trigger time (read for the network

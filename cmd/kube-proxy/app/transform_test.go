@@ -11,7 +11,7 @@ import (
 	"k8s.io/kubernetes/pkg/proxy"
 	"k8s.io/utils/ptr"
 
-	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/desired"
 )
 
 // fullSlice is an EndpointSlice with every field set, as the endpoint slice controller and
@@ -84,8 +84,8 @@ func TestDropUnreadService(t *testing.T) {
 		return &v1.Service{
 			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns",
 				Annotations: map[string]string{
-					lastAppliedAnnotation:        `{"apiVersion":"v1","kind":"Service"}`,
-					ipvs.AnnotationBindLBIngress: "false",
+					lastAppliedAnnotation:           `{"apiVersion":"v1","kind":"Service"}`,
+					desired.AnnotationBindLBIngress: "false",
 				},
 				ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
 			},

@@ -27,7 +27,7 @@ const (
 // comment (upstream never creates sets with the comment extension), a bitmap:port set has no
 // family and a hash set no range, and the defaults are filled in. Compare desired sets with
 // listed ones through it.
-func (s Set) AsListed() Set {
+func AsListed(s Set) Set {
 	s.Comment = ""
 	if s.Type == BitmapPort {
 		s.Family = ""
@@ -48,7 +48,7 @@ func (s Set) AsListed() Set {
 // ipset defaults the protocol to tcp, lowercases it, compresses IPv6 addresses, masks networks,
 // drops a /32 or /128 suffix, and stores only the port of a bitmap:port entry.
 func Canonical(s Set, entry string) (string, error) {
-	s = s.AsListed()
+	s = AsListed(s)
 	parts := strings.Split(entry, ",")
 	var kinds []string
 	switch s.Type {

@@ -44,10 +44,10 @@ func TestCanonical(t *testing.T) {
 }
 
 func TestAsListed(t *testing.T) {
-	if got := (Set{Name: "A", Type: BitmapPort, Family: "inet", Comment: "c"}).AsListed(); got != (Set{Name: "A", Type: BitmapPort, Range: DefaultPortRange}) {
+	if got := AsListed(Set{Name: "A", Type: BitmapPort, Family: "inet", Comment: "c"}); got != (Set{Name: "A", Type: BitmapPort, Range: DefaultPortRange}) {
 		t.Errorf("bitmap AsListed = %+v", got)
 	}
-	if got := (Set{Name: "A", Type: HashIP, Range: "1-2"}).AsListed(); got != (Set{Name: "A", Type: HashIP, Family: "inet"}) {
+	if got := AsListed(Set{Name: "A", Type: HashIP, Range: "1-2"}); got != (Set{Name: "A", Type: HashIP, Family: "inet"}) {
 		t.Errorf("hash AsListed = %+v", got)
 	}
 }

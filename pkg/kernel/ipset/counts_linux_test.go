@@ -58,7 +58,7 @@ func TestParseSetHeader(t *testing.T) {
 // -t` and parses it.
 func TestEntryCountsFallsBackToTheTool(t *testing.T) {
 	fe := &fakeExec{out: "Name: KUBE-CLUSTER-IP\nType: hash:ip,port\nNumber of entries: 4\n"}
-	x := &Exec{exec: fe, headers: func() (map[string]int, error) { return nil, errors.New("no ip_set") }}
+	x := &Kernel{exec: fe, headers: func() (map[string]int, error) { return nil, errors.New("no ip_set") }}
 	got, err := x.EntryCounts()
 	if err != nil || got["KUBE-CLUSTER-IP"] != 4 || len(fe.ran) != 1 || fe.ran[0] != "ipset list -t" {
 		t.Errorf("EntryCounts = %v, %v after running %v; want the tool's count", got, err, fe.ran)

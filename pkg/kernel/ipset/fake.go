@@ -99,7 +99,7 @@ func (f *Fake) Apply(ops []Op) error {
 	if err := f.Call("Apply"); err != nil {
 		return err
 	}
-	// Like Exec, refuse a batch that cannot be rendered before touching anything.
+	// Like Kernel, refuse a batch that cannot be rendered before touching anything.
 	if _, err := RenderRestore(ops); err != nil {
 		return err
 	}
@@ -130,7 +130,7 @@ func (f *Fake) Apply(ops []Op) error {
 		g.commit()
 		switch op.Kind {
 		case Create:
-			want := op.Set.AsListed()
+			want := AsListed(op.Set)
 			if s == nil {
 				f.sets[want.Name] = &fakeSet{set: want, entries: map[string]bool{}}
 			} else if s.set != want {
@@ -159,7 +159,7 @@ func (f *Fake) Apply(ops []Op) error {
 func (f *Fake) AddSet(s Set, entries ...string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	fs := &fakeSet{set: s.AsListed(), entries: map[string]bool{}}
+	fs := &fakeSet{set: AsListed(s), entries: map[string]bool{}}
 	for _, e := range entries {
 		c, err := Canonical(fs.set, e)
 		if err != nil {

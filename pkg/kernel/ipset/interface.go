@@ -3,15 +3,11 @@
 // process per entry.
 package ipset
 
-// Set describes an ipset as the proxier creates it.
-type Set struct {
-	Name    string
-	Type    string // "hash:ip,port", "hash:ip,port,ip", "hash:ip,port,net", "hash:net", "bitmap:port"
-	Family  string // "inet" or "inet6" (ignored for bitmap:port)
-	Comment string // upstream's comment text, kept for `ipset list` readers
-	// Range is bitmap:port's port range, e.g. "0-65535".
-	Range string
-}
+import "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/objects"
+
+// Set describes an ipset as the proxier creates it (pkg/kernel/objects, which the desired
+// state imports without linking this adapter).
+type Set = objects.IPSet
 
 // Content is a set and its entries as the kernel holds them, entries in `ipset save` spelling.
 type Content struct {
@@ -36,7 +32,7 @@ const (
 	Destroy
 )
 
-// Interface is what the proxier needs from ipset. Implementations: Exec (the ipset tool) and Fake.
+// Interface is what the proxier needs from ipset. Implementations: Kernel (netlink reads, the ipset tool for writes) and Fake.
 type Interface interface {
 	// List returns the named sets with their entries, in the order named, or every set in the
 	// network namespace when no name is given. A named set that does not exist is left out.

@@ -222,7 +222,7 @@ func TestListFallsBackToTheTool(t *testing.T) {
 	b := Content{Set: Set{Name: "B", Type: BitmapPort, Range: "0-65535"}, Entries: []string{"30000"}}
 	fe := &fakeExec{out: save}
 	var asked []string
-	x := &Exec{exec: fe, lister: func(names []string) ([]Content, error) {
+	x := &Kernel{exec: fe, lister: func(names []string) ([]Content, error) {
 		asked = names
 		return []Content{a}, nil
 	}}

@@ -17,7 +17,7 @@ import (
 // populate creates, in the test's network namespace, every set type the proxier creates in both
 // families, an empty set, host and network entries of every protocol, and sets too large for
 // one netlink message (11 sets; KUBE-CLUSTER-IP holds 3000 entries).
-func populate(t *testing.T, x *Exec) {
+func populate(t *testing.T, x *Kernel) {
 	t.Helper()
 	ops := []Op{
 		{Kind: Create, Set: Set{Name: "KUBE-CLUSTER-IP", Type: HashIPPort, Family: FamilyInet}},
@@ -61,7 +61,7 @@ func populate(t *testing.T, x *Exec) {
 // with those `ipset list -t` prints.
 func TestNetlinkEntryCountsLab(t *testing.T) {
 	nstest.Enter(t)
-	x := NewExec(utilexec.New())
+	x := NewKernel(utilexec.New())
 	if got, err := netlinkEntryCounts(); err != nil || len(got) != 0 {
 		t.Fatalf("a namespace without sets: %v, %v; want no sets", got, err)
 	}
@@ -90,7 +90,7 @@ func TestNetlinkEntryCountsLab(t *testing.T) {
 // save`'s reading of them.
 func TestNetlinkListLab(t *testing.T) {
 	nstest.Enter(t)
-	x := NewExec(utilexec.New())
+	x := NewKernel(utilexec.New())
 	if got, err := netlinkList([]string{"KUBE-CLUSTER-IP"}); err != nil || len(got) != 0 {
 		t.Fatalf("a namespace without sets: %v, %v; want none", got, err)
 	}
@@ -141,7 +141,7 @@ func BenchmarkListSaveLab(b *testing.B)    { benchmarkList(b) }
 
 func benchmarkList(b *testing.B, names ...string) {
 	nstest.Enter(b)
-	x := NewExec(utilexec.New())
+	x := NewKernel(utilexec.New())
 	ops := []Op{{Kind: Create, Set: Set{Name: "KUBE-CLUSTER-IP", Type: HashIPPort, Family: FamilyInet}}}
 	for i := range 10000 {
 		ops = append(ops, Op{Kind: Add, Set: Set{Name: "KUBE-CLUSTER-IP"}, Entry: fmt.Sprintf("10.96.%d.%d,tcp:80", i/250, i%250)})

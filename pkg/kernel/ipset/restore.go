@@ -56,7 +56,7 @@ func RenderRestore(ops []Op) (string, error) {
 }
 
 func createLine(s Set) (string, error) {
-	s = s.AsListed()
+	s = AsListed(s)
 	switch s.Type {
 	case BitmapPort:
 		if _, _, err := parseRange(s.Range); err != nil {

@@ -14,7 +14,7 @@ import (
 // which a periodic verification does every syncPeriod per family: a process launch each time
 // cost more than the rest of an idle verification's ipset work. When that fails it runs one
 // `ipset list -t`, which prints the same headers.
-func (x *Exec) EntryCounts() (map[string]int, error) {
+func (x *Kernel) EntryCounts() (map[string]int, error) {
 	if x.headers != nil {
 		counts, err := x.headers()
 		if err == nil {

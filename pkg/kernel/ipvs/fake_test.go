@@ -10,9 +10,9 @@ import (
 )
 
 var (
-	key4 = Key{netip.MustParseAddr("10.0.0.1"), TCP, 80}
-	key6 = Key{netip.MustParseAddr("2001:db8::1"), UDP, 53}
-	rs4  = RealServer{netip.MustParseAddr("10.1.0.1"), 8080, 1}
+	key4 = Key{Address: netip.MustParseAddr("10.0.0.1"), Protocol: TCP, Port: 80}
+	key6 = Key{Address: netip.MustParseAddr("2001:db8::1"), Protocol: UDP, Port: 53}
+	rs4  = RealServer{Address: netip.MustParseAddr("10.1.0.1"), Port: 8080, Weight: 1}
 )
 
 func TestFakeSemantics(t *testing.T) {
@@ -33,7 +33,9 @@ func TestFakeSemantics(t *testing.T) {
 		{"add existing rs", addVS(vs4, rs4), func(f *Fake) error { return f.AddRealServer(key4, rs4) }, syscall.EEXIST},
 		{"update missing rs", addVS(vs4), func(f *Fake) error { return f.UpdateRealServer(key4, rs4) }, syscall.ENOENT},
 		{"delete missing rs", addVS(vs4), func(f *Fake) error { return f.DeleteRealServer(key4, rs4) }, syscall.ENOENT},
-		{"negative weight", addVS(vs4), func(f *Fake) error { return f.AddRealServer(key4, RealServer{rs4.Address, 1, -1}) }, syscall.ERANGE},
+		{"negative weight", addVS(vs4), func(f *Fake) error {
+			return f.AddRealServer(key4, RealServer{Address: rs4.Address, Port: 1, Weight: -1})
+		}, syscall.ERANGE},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,10 +86,10 @@ func TestFakeStateAndCounts(t *testing.T) {
 	if err != nil || len(rss) != 1 || rss[0] != (RealServerStatus{rs4, 2, 5}) {
 		t.Fatalf("ListRealServers = %+v, %v", rss, err)
 	}
-	if rss, err := f.ListRealServers(key6.withPort(1)); err != nil || len(rss) != 0 {
+	if rss, err := f.ListRealServers(withPort(key6, 1)); err != nil || len(rss) != 0 {
 		t.Errorf("ListRealServers of missing vs = %v, %v; want empty, nil", rss, err)
 	}
-	if err := f.UpdateRealServer(key4, RealServer{rs4.Address, rs4.Port, 0}); err != nil {
+	if err := f.UpdateRealServer(key4, RealServer{Address: rs4.Address, Port: rs4.Port, Weight: 0}); err != nil {
 		t.Fatal(err)
 	}
 	if w := f.RealServers(key4)[0]; w.Weight != 0 || w.ActiveConnections != 2 {
@@ -112,7 +114,7 @@ func TestFakeStateAndCounts(t *testing.T) {
 	}
 }
 
-func (k Key) withPort(p uint16) Key { k.Port = p; return k }
+func withPort(k Key, p uint16) Key { k.Port = p; return k }
 
 func TestFakeInjectedError(t *testing.T) {
 	f := NewFake()
@@ -139,7 +141,7 @@ func TestFakeInjectedError(t *testing.T) {
 func TestFakeAdd(t *testing.T) {
 	f := NewFake()
 	vs := VirtualServer{Key: key4, Scheduler: "rr"}
-	other := key4.withPort(81)
+	other := withPort(key4, 81)
 	adds := []Addition{
 		RealServerAddition(key4, rs4), // before its virtual server: ESRCH
 		VirtualServerAddition(vs),
@@ -192,7 +194,7 @@ func TestFakeConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Go(func() {
-			k := Key{netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), TCP, 80}
+			k := Key{Address: netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), Protocol: TCP, Port: 80}
 			_ = f.AddVirtualServer(VirtualServer{Key: k, Scheduler: "rr"})
 			_, _ = f.ListVirtualServers()
 		})

@@ -41,8 +41,8 @@ func FuzzParseService(f *testing.F) {
 // kernel can hold, and counts that are not negative; one of the virtual server's family reads
 // back the same once written.
 func FuzzParseDest(f *testing.F) {
-	vs4 := Key{netip.MustParseAddr("10.0.0.1"), TCP, 80}
-	vs6 := Key{netip.MustParseAddr("2001:db8::1"), UDP, 53}
+	vs4 := Key{Address: netip.MustParseAddr("10.0.0.1"), Protocol: TCP, Port: 80}
+	vs6 := Key{Address: netip.MustParseAddr("2001:db8::1"), Protocol: UDP, Port: 53}
 	f.Fuzz(func(t *testing.T, msg []byte, v6 bool) {
 		vs := vs4
 		if v6 {

@@ -6,58 +6,25 @@ package ipvs
 
 import (
 	"fmt"
-	"net/netip"
 	"time"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/objects"
 )
 
-// Protocol is the transport protocol of a virtual server, spelled as Kubernetes spells it.
-type Protocol string
-
-const (
-	TCP  Protocol = "TCP"
-	UDP  Protocol = "UDP"
-	SCTP Protocol = "SCTP"
+// The value types live in pkg/kernel/objects, which the desired state imports without linking
+// this adapter.
+type (
+	Protocol      = objects.Protocol
+	Flags         = objects.Flags
+	Key           = objects.Key
+	VirtualServer = objects.VirtualServer
+	RealServer    = objects.RealServer
 )
 
-// Flags of a virtual server, with the kernel's values (IP_VS_SVC_F_*).
-type Flags uint32
-
-const (
-	FlagPersistent Flags = 0x0001 // ClientIP session affinity
-	FlagHashed     Flags = 0x0002 // set by the kernel on every service; ignored when comparing
-	FlagSchedSH1   Flags = 0x0008 // IP_VS_SVC_F_SCHED1: sh/mh fallback
-	FlagSchedSH2   Flags = 0x0010 // IP_VS_SVC_F_SCHED2: sh/mh port
-	FlagSchedSH3   Flags = 0x0020 // IP_VS_SVC_F_SCHED3
-)
-
-// Key identifies a virtual server: address, protocol and port.
-type Key struct {
-	Address  netip.Addr
-	Protocol Protocol
-	Port     uint16
-}
-
-func (k Key) String() string {
-	return fmt.Sprintf("%s/%s", netip.AddrPortFrom(k.Address, k.Port), k.Protocol)
-}
-
-// VirtualServer is an IPVS service. Comparable: two values are equal when the kernel object
-// needs no update.
-type VirtualServer struct {
-	Key
-	Scheduler string
-	Flags     Flags  // without FlagHashed
-	Timeout   uint32 // persistence timeout in seconds (with FlagPersistent)
-}
-
-// RealServer is an IPVS destination of a virtual server. Forwarding is always masquerade (NAT).
-type RealServer struct {
-	Address netip.Addr
-	Port    uint16
-	Weight  int
-}
-
-func (r RealServer) String() string { return netip.AddrPortFrom(r.Address, r.Port).String() }
+// The protocols and the virtual server flags (pkg/kernel/objects says what each means).
+const TCP, UDP, SCTP = objects.TCP, objects.UDP, objects.SCTP
+const FlagPersistent, FlagHashed, FlagSchedSH1, FlagSchedSH2, FlagSchedSH3 = objects.FlagPersistent,
+	objects.FlagHashed, objects.FlagSchedSH1, objects.FlagSchedSH2, objects.FlagSchedSH3
 
 // An Addition is one object for Interface.Add to create: a virtual server, or, when
 // IsRealServer, a real server of the virtual server with key VirtualServer.Key (the rest of
@@ -102,7 +69,7 @@ type Interface interface {
 	DeleteVirtualServer(vs Key) error
 	AddRealServer(vs Key, rs RealServer) error
 	// Add creates virtual and real servers, in order, in as few round trips to the kernel as it
-	// can (a cold start adds 15,000 virtual and 150,000 real servers at S=10000): a real server
+	// can (a cold start adds every virtual and real server): a real server
 	// may follow its virtual server in the same round trip. refused is called with the index
 	// and the kernel's error (errno) of each addition the kernel refused; the others took
 	// effect. A returned error means a round trip failed: which additions took effect is then

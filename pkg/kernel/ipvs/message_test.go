@@ -34,21 +34,21 @@ func TestPutService(t *testing.T) {
 		netmask   uint32
 	}{{
 		name: "ipv4 tcp full", full: true,
-		vs: VirtualServer{Key: Key{netip.MustParseAddr("10.0.0.1"), TCP, 80}, Scheduler: "rr"},
+		vs: VirtualServer{Key: Key{Address: netip.MustParseAddr("10.0.0.1"), Protocol: TCP, Port: 80}, Scheduler: "rr"},
 		af: unix.AF_INET, proto: 6, addr: []byte{10, 0, 0, 1}, netmask: 0xffffffff,
 	}, {
 		name: "ipv6 sctp persistent, hashed flag dropped", full: true,
-		vs: VirtualServer{Key: Key{netip.MustParseAddr("2001:db8::1"), SCTP, 3868}, Scheduler: "wrr",
+		vs: VirtualServer{Key: Key{Address: netip.MustParseAddr("2001:db8::1"), Protocol: SCTP, Port: 3868}, Scheduler: "wrr",
 			Flags: FlagPersistent | FlagHashed, Timeout: 10800},
 		af: unix.AF_INET6, proto: 132, addr: netip.MustParseAddr("2001:db8::1").AsSlice(), flags: 1, netmask: 128,
 	}, {
 		name: "udp mh with fallback and port flags", full: true,
-		vs: VirtualServer{Key: Key{netip.MustParseAddr("10.0.0.2"), UDP, 53}, Scheduler: "mh",
+		vs: VirtualServer{Key: Key{Address: netip.MustParseAddr("10.0.0.2"), Protocol: UDP, Port: 53}, Scheduler: "mh",
 			Flags: FlagSchedSH1 | FlagSchedSH2},
 		af: unix.AF_INET, proto: 17, addr: []byte{10, 0, 0, 2}, flags: 0x18, netmask: 0xffffffff,
 	}, {
 		name: "key only (delete, real servers)",
-		vs:   VirtualServer{Key: Key{netip.MustParseAddr("10.0.0.3"), TCP, 8080}, Scheduler: "rr", Timeout: 5},
+		vs:   VirtualServer{Key: Key{Address: netip.MustParseAddr("10.0.0.3"), Protocol: TCP, Port: 8080}, Scheduler: "rr", Timeout: 5},
 		af:   unix.AF_INET, proto: 6, addr: []byte{10, 0, 0, 3},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,9 +101,9 @@ func TestPutService(t *testing.T) {
 func TestPutServiceRejects(t *testing.T) {
 	for name, k := range map[string]Key{
 		"invalid address": {Protocol: TCP, Port: 1},
-		"mapped ipv4":     {netip.MustParseAddr("::ffff:10.0.0.1"), TCP, 1},
-		"zone":            {netip.MustParseAddr("fe80::1%eth0"), TCP, 1},
-		"protocol":        {netip.MustParseAddr("10.0.0.1"), "ICMP", 1},
+		"mapped ipv4":     {Address: netip.MustParseAddr("::ffff:10.0.0.1"), Protocol: TCP, Port: 1},
+		"zone":            {Address: netip.MustParseAddr("fe80::1%eth0"), Protocol: TCP, Port: 1},
+		"protocol":        {Address: netip.MustParseAddr("10.0.0.1"), Protocol: "ICMP", Port: 1},
 	} {
 		var w nlmsg.Writer
 		if err := putService(&w, VirtualServer{Key: k, Scheduler: "rr"}, true); err == nil {
@@ -151,12 +151,12 @@ func TestParseService(t *testing.T) {
 	}{{
 		name:   "ipv4 in 16 bytes, hashed dropped",
 		msg:    kernelService(unix.AF_INET, 17, v4, 53, 0, "sh", 0x18, 0),
-		want:   VirtualServer{Key: Key{v4, UDP, 53}, Scheduler: "sh", Flags: FlagSchedSH1 | FlagSchedSH2},
+		want:   VirtualServer{Key: Key{Address: v4, Protocol: UDP, Port: 53}, Scheduler: "sh", Flags: FlagSchedSH1 | FlagSchedSH2},
 		wantOK: true,
 	}, {
 		name:   "ipv6 sctp persistent",
 		msg:    kernelService(unix.AF_INET6, 132, v6, 9, 0, "rr", 1, 60),
-		want:   VirtualServer{Key: Key{v6, SCTP, 9}, Scheduler: "rr", Flags: FlagPersistent, Timeout: 60},
+		want:   VirtualServer{Key: Key{Address: v6, Protocol: SCTP, Port: 9}, Scheduler: "rr", Flags: FlagPersistent, Timeout: 60},
 		wantOK: true,
 	}, {
 		name: "fwmark skipped",
@@ -220,17 +220,17 @@ func kernelDest(addr netip.Addr, port uint16, af uint16, weight, active, inactiv
 }
 
 func TestDestinations(t *testing.T) {
-	vs4 := Key{netip.MustParseAddr("10.0.0.1"), TCP, 80}
-	vs6 := Key{netip.MustParseAddr("2001:db8::1"), TCP, 80}
+	vs4 := Key{Address: netip.MustParseAddr("10.0.0.1"), Protocol: TCP, Port: 80}
+	vs6 := Key{Address: netip.MustParseAddr("2001:db8::1"), Protocol: TCP, Port: 80}
 	for _, tc := range []struct {
 		vs Key
 		rs RealServer
 		af uint16
 	}{
-		{vs4, RealServer{netip.MustParseAddr("10.1.0.1"), 8080, 1}, unix.AF_INET},
-		{vs4, RealServer{netip.MustParseAddr("10.1.0.2"), 8080, 7}, 0},
-		{vs6, RealServer{netip.MustParseAddr("2001:db8::2"), 8080, 0}, unix.AF_INET6},
-		{vs6, RealServer{netip.MustParseAddr("2001:db8::3"), 1, 1}, 0},
+		{vs4, RealServer{Address: netip.MustParseAddr("10.1.0.1"), Port: 8080, Weight: 1}, unix.AF_INET},
+		{vs4, RealServer{Address: netip.MustParseAddr("10.1.0.2"), Port: 8080, Weight: 7}, 0},
+		{vs6, RealServer{Address: netip.MustParseAddr("2001:db8::2"), Port: 8080, Weight: 0}, unix.AF_INET6},
+		{vs6, RealServer{Address: netip.MustParseAddr("2001:db8::3"), Port: 1, Weight: 1}, 0},
 	} {
 		var w nlmsg.Writer
 		if err := putDest(&w, tc.vs, tc.rs, true); err != nil {
@@ -257,10 +257,10 @@ func TestDestinations(t *testing.T) {
 		}
 	}
 	var w nlmsg.Writer
-	if err := putDest(&w, vs4, RealServer{netip.MustParseAddr("2001:db8::2"), 80, 1}, true); err == nil {
+	if err := putDest(&w, vs4, RealServer{Address: netip.MustParseAddr("2001:db8::2"), Port: 80, Weight: 1}, true); err == nil {
 		t.Error("mixed families accepted")
 	}
-	if err := putDest(&w, vs4, RealServer{netip.MustParseAddr("10.1.0.1"), 80, -1}, true); err == nil {
+	if err := putDest(&w, vs4, RealServer{Address: netip.MustParseAddr("10.1.0.1"), Port: 80, Weight: -1}, true); err == nil {
 		t.Error("negative weight accepted")
 	}
 	if _, err := parseDest(nil, vs4); err == nil {

@@ -19,16 +19,16 @@ import (
 //	go test -tags lab -exec "$PWD/hack/lab/run-in-guest.sh" -run '^$' -bench RealServerRequests -benchmem ./pkg/kernel/ipvs/
 func BenchmarkRealServerRequests(b *testing.B) {
 	n := labNetlink(b)
-	vs := VirtualServer{Key: Key{netip.MustParseAddr("10.96.0.1"), TCP, 80}, Scheduler: "rr"}
+	vs := VirtualServer{Key: Key{Address: netip.MustParseAddr("10.96.0.1"), Protocol: TCP, Port: 80}, Scheduler: "rr"}
 	if err := n.AddVirtualServer(vs); err != nil {
 		b.Fatal(err)
 	}
 	for i := range 50 {
-		if err := n.AddRealServer(vs.Key, RealServer{netip.AddrFrom4([4]byte{10, 244, 1, byte(i)}), 8080, 1}); err != nil {
+		if err := n.AddRealServer(vs.Key, RealServer{Address: netip.AddrFrom4([4]byte{10, 244, 1, byte(i)}), Port: 8080, Weight: 1}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	rs := RealServer{netip.MustParseAddr("10.244.2.1"), 8080, 1}
+	rs := RealServer{Address: netip.MustParseAddr("10.244.2.1"), Port: 8080, Weight: 1}
 	mSvc := &libipvs.Service{Address: net.IP{10, 96, 0, 1}, Protocol: unix.IPPROTO_TCP, Port: 80,
 		AddressFamily: unix.AF_INET, Netmask: 0xffffffff, SchedName: "rr"}
 	mDst := &libipvs.Destination{Address: net.IP{10, 244, 2, 1}, Port: 8080, Weight: 1, AddressFamily: unix.AF_INET}
@@ -57,7 +57,7 @@ func BenchmarkRealServerRequests(b *testing.B) {
 	// one batch (then deleted one by one, the same in both).
 	var ten []RealServer
 	for i := range 10 {
-		ten = append(ten, RealServer{netip.AddrFrom4([4]byte{10, 244, 3, byte(i)}), 8080, 1})
+		ten = append(ten, RealServer{Address: netip.AddrFrom4([4]byte{10, 244, 3, byte(i)}), Port: 8080, Weight: 1})
 	}
 	var tenAdds []Addition
 	for _, rs := range ten {

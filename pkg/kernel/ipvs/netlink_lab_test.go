@@ -33,10 +33,10 @@ func TestNetlinkLab(t *testing.T) {
 	if vss, err := n.ListVirtualServers(); err != nil || len(vss) != 0 {
 		t.Fatalf("fresh namespace: %v, %v", vss, err)
 	}
-	vs4 := VirtualServer{Key: Key{netip.MustParseAddr("10.96.0.1"), TCP, 443}, Scheduler: "rr"}
-	vs6 := VirtualServer{Key: Key{netip.MustParseAddr("fd00::1"), SCTP, 9}, Scheduler: "wrr",
+	vs4 := VirtualServer{Key: Key{Address: netip.MustParseAddr("10.96.0.1"), Protocol: TCP, Port: 443}, Scheduler: "rr"}
+	vs6 := VirtualServer{Key: Key{Address: netip.MustParseAddr("fd00::1"), Protocol: SCTP, Port: 9}, Scheduler: "wrr",
 		Flags: FlagPersistent, Timeout: 10800}
-	vsUDP := VirtualServer{Key: Key{netip.MustParseAddr("10.96.0.10"), UDP, 53}, Scheduler: "sh",
+	vsUDP := VirtualServer{Key: Key{Address: netip.MustParseAddr("10.96.0.10"), Protocol: UDP, Port: 53}, Scheduler: "sh",
 		Flags: FlagSchedSH1 | FlagSchedSH2}
 	for _, vs := range []VirtualServer{vs4, vs6, vsUDP} {
 		if err := n.AddVirtualServer(vs); err != nil {
@@ -54,9 +54,9 @@ func TestNetlinkLab(t *testing.T) {
 	}
 	assertVSs(t, n, vs4, vs6, vsUDP)
 
-	rsA := RealServer{netip.MustParseAddr("10.244.0.5"), 8443, 1}
-	rsB := RealServer{netip.MustParseAddr("10.244.1.5"), 8443, 1}
-	rs6 := RealServer{netip.MustParseAddr("fd00:10::5"), 9, 2}
+	rsA := RealServer{Address: netip.MustParseAddr("10.244.0.5"), Port: 8443, Weight: 1}
+	rsB := RealServer{Address: netip.MustParseAddr("10.244.1.5"), Port: 8443, Weight: 1}
+	rs6 := RealServer{Address: netip.MustParseAddr("fd00:10::5"), Port: 9, Weight: 2}
 	for _, rs := range []RealServer{rsA, rsB} {
 		if err := n.AddRealServer(vs4.Key, rs); err != nil {
 			t.Fatal(err)
@@ -68,7 +68,7 @@ func TestNetlinkLab(t *testing.T) {
 	if err := n.AddRealServer(vs4.Key, rsA); !errors.Is(err, syscall.EEXIST) {
 		t.Errorf("adding real server twice: %v, want EEXIST", err)
 	}
-	missing := Key{netip.MustParseAddr("10.96.0.99"), TCP, 1}
+	missing := Key{Address: netip.MustParseAddr("10.96.0.99"), Protocol: TCP, Port: 1}
 	if err := n.AddRealServer(missing, rsA); !errors.Is(err, syscall.ESRCH) {
 		t.Errorf("real server on missing vs: %v, want ESRCH", err)
 	}
@@ -155,9 +155,9 @@ func TestNetlinkLabLargeDumps(t *testing.T) {
 	const nVS, nRS = 1500, 1200
 	var want []VirtualServer
 	for i := range nVS {
-		vs := VirtualServer{Key: Key{netip.AddrFrom4([4]byte{10, 96, byte(i >> 8), byte(i)}), TCP, 80}, Scheduler: "rr"}
+		vs := VirtualServer{Key: Key{Address: netip.AddrFrom4([4]byte{10, 96, byte(i >> 8), byte(i)}), Protocol: TCP, Port: 80}, Scheduler: "rr"}
 		if i%2 == 1 {
-			vs.Key = Key{netip.AddrFrom16([16]byte{0xfd, 0, 15: byte(i), 14: byte(i >> 8)}), UDP, 53}
+			vs.Key = Key{Address: netip.AddrFrom16([16]byte{0xfd, 0, 15: byte(i), 14: byte(i >> 8)}), Protocol: UDP, Port: 53}
 		}
 		if err := n.AddVirtualServer(vs); err != nil {
 			t.Fatal(err)
@@ -173,7 +173,7 @@ func TestNetlinkLabLargeDumps(t *testing.T) {
 	vs := want[0].Key
 	var wantRS []RealServer
 	for i := range nRS {
-		rs := RealServer{netip.AddrFrom4([4]byte{10, 244, byte(i >> 8), byte(i)}), 8080, 1 + i%3}
+		rs := RealServer{Address: netip.AddrFrom4([4]byte{10, 244, byte(i >> 8), byte(i)}), Port: 8080, Weight: 1 + i%3}
 		if err := n.AddRealServer(vs, rs); err != nil {
 			t.Fatal(err)
 		}
@@ -201,10 +201,10 @@ func TestNetlinkLabLargeDumps(t *testing.T) {
 // pairs a single request with its answer afterwards.
 func TestNetlinkLabBatchedAdds(t *testing.T) {
 	n := labNetlink(t)
-	vs := VirtualServer{Key: Key{netip.MustParseAddr("10.96.0.1"), TCP, 80}, Scheduler: "rr"}
-	vs2 := VirtualServer{Key: Key{netip.MustParseAddr("10.96.0.2"), UDP, 53}, Scheduler: "rr"}
+	vs := VirtualServer{Key: Key{Address: netip.MustParseAddr("10.96.0.1"), Protocol: TCP, Port: 80}, Scheduler: "rr"}
+	vs2 := VirtualServer{Key: Key{Address: netip.MustParseAddr("10.96.0.2"), Protocol: UDP, Port: 53}, Scheduler: "rr"}
 	rs := func(i int) RealServer {
-		return RealServer{netip.AddrFrom4([4]byte{10, 244, byte(i >> 8), byte(i)}), 8080, 1}
+		return RealServer{Address: netip.AddrFrom4([4]byte{10, 244, byte(i >> 8), byte(i)}), Port: 8080, Weight: 1}
 	}
 	// 154 requests: batches of 64, 64 and 26. The first adds vs; 150 real servers of vs follow,
 	// three of them repeating an earlier one (refused: the last of the first batch, one inside
@@ -245,7 +245,7 @@ func TestNetlinkLabBatchedAdds(t *testing.T) {
 	assertRSs(t, n, vs.Key, want...)
 	assertRSs(t, n, vs2.Key, rs(7))
 
-	missing := Key{netip.MustParseAddr("10.96.0.99"), TCP, 1}
+	missing := Key{Address: netip.MustParseAddr("10.96.0.99"), Protocol: TCP, Port: 1}
 	refused = map[int]error{}
 	if err := n.Add([]Addition{RealServerAddition(missing, rs(1)), RealServerAddition(missing, rs(2))}, func(i int, err error) { refused[i] = err }); err != nil {
 		t.Fatal(err)

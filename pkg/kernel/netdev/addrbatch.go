@@ -16,12 +16,9 @@ import (
 
 // AddAddresses sends RTM_NEWADDR requests nlmsg.MaxBatch to a datagram on the address socket.
 //
-// Why batches: a cold start binds an address per Service. One request each through
-// vishvananda/netlink cost 1.4 ms per address in the lab guest (2000 addresses, 2.76 s), and
-// 4.6 ms per address in a cold start at S=10000 (45.9 s). The kernel's own work is far less
-// and grows linearly: `ip -batch`, one request at a time, adds 2000 addresses in 0.77 s and
-// 4000 in 1.63 s there. On this socket (BenchmarkBindAddressesLab) 2000 take 1.09 s one
-// request each (AddAddress) and 0.41 s in batches.
+// Why batches: a cold start binds an address per Service, and one round trip per address costs
+// far more than the kernel's own work, which grows linearly. BenchmarkBindAddressesLab compares
+// one request each (AddAddress) with batches; figures are in docs/bench-reports.
 func (n Netlink) AddAddresses(link string, addrs []netip.Addr, refused func(i int, err error)) error {
 	return n.changeAddresses(link, addrs, unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_EXCL, "adding",
 		func(_ netip.Addr, err error) error {

@@ -23,7 +23,7 @@ type Interface interface {
 	// AddAddress binds addr to the link as a /32 or /128; binding an address already bound is not an error.
 	AddAddress(link string, addr netip.Addr) error
 	// AddAddresses binds addresses as AddAddress does, in as few round trips as it can (a cold
-	// start binds 10,000 at S=10000). refused is called with the index and error of each address
+	// start binds one per Service). refused is called with the index and error of each address
 	// that was not bound; the others are. A returned error means the link is missing or a round
 	// trip failed: which addresses were bound is then unknown.
 	AddAddresses(link string, addrs []netip.Addr, refused func(i int, err error)) error

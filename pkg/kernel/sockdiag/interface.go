@@ -5,56 +5,20 @@ package sockdiag
 
 import (
 	"cmp"
-	"fmt"
-	"net/netip"
 	"slices"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/objects"
 )
 
-// Protocol is a transport protocol, spelled as Kubernetes spells it.
-type Protocol string
-
-const (
-	TCP  Protocol = "TCP"
-	UDP  Protocol = "UDP"
-	SCTP Protocol = "SCTP"
+// The value types live in pkg/kernel/objects, which the desired state imports without linking
+// this adapter.
+type (
+	Protocol = objects.Protocol
+	Listener = objects.Listener
 )
 
-// Listener is a socket that accepts connections or datagrams sent to Address:Port.
-type Listener struct {
-	Protocol Protocol
-	// Address is the local address the socket is bound to; the unspecified address of a
-	// family (0.0.0.0, ::) stands for every address of that family. An IPv6 socket bound to an
-	// IPv4-mapped address receives only IPv4, so it is reported as that IPv4 address.
-	Address netip.Addr
-	Port    uint16
-	// DualStack marks an IPv6 socket bound to :: without IPV6_V6ONLY: it also receives IPv4
-	// sent to any address (the kernel says so in INET_DIAG_SKV6ONLY).
-	DualStack bool
-}
-
-func (l Listener) String() string {
-	s := fmt.Sprintf("%s/%s", netip.AddrPortFrom(l.Address, l.Port), l.Protocol)
-	if l.DualStack {
-		s += " (and IPv4)"
-	}
-	return s
-}
-
-// Covers reports whether the listener receives what is sent to addr on its protocol and port.
-func (l Listener) Covers(addr netip.Addr) bool {
-	addr = addr.Unmap()
-	switch {
-	case !addr.IsValid():
-		return false
-	case l.Address == addr:
-		return true
-	case !l.Address.IsUnspecified():
-		return false
-	case l.Address.Is4() == addr.Is4():
-		return true
-	}
-	return l.DualStack && addr.Is4()
-}
+// The protocols.
+const TCP, UDP, SCTP = objects.TCP, objects.UDP, objects.SCTP
 
 // Interface is what the proxier needs from sock_diag. Implementations: Netlink and Fake.
 type Interface interface {

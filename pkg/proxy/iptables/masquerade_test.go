@@ -18,7 +18,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	sysctltest "k8s.io/component-helpers/node/util/sysctl/testing"
 	kubeproxyconfig "k8s.io/kubernetes/pkg/proxy/apis/config"
-	upstream "k8s.io/kubernetes/pkg/proxy/iptables"
+	upstreamiptables "k8s.io/kubernetes/pkg/proxy/iptables"
 	proxyutil "k8s.io/kubernetes/pkg/proxy/util"
 	utiliptables "k8s.io/kubernetes/pkg/util/iptables"
 	iptablestest "k8s.io/kubernetes/pkg/util/iptables/testing"
@@ -180,7 +180,7 @@ func (n *node) set(ports ...uint16) {
 }
 
 // newUpstreamProxier builds upstream's own iptables proxier over ipt.
-func newUpstreamProxier(t *testing.T, ipt utiliptables.Interface) *upstream.Proxier {
+func newUpstreamProxier(t *testing.T, ipt utiliptables.Interface) *upstreamiptables.Proxier {
 	t.Helper()
 	cfg := &kubeproxyconfig.KubeProxyConfiguration{
 		SyncPeriod: metav1.Duration{Duration: 30 * time.Second},
@@ -189,7 +189,7 @@ func newUpstreamProxier(t *testing.T, ipt utiliptables.Interface) *upstream.Prox
 			LocalhostNodePorts: ptr.To(false),
 		},
 	}
-	p, err := upstream.NewProxier(context.Background(), cfg, v1.IPv4Protocol, ipt, sysctltest.NewFake(),
+	p, err := upstreamiptables.NewProxier(context.Background(), cfg, v1.IPv4Protocol, ipt, sysctltest.NewFake(),
 		proxyutil.NewDetectLocalByCIDR("10.244.0.0/16"), "node-a", net.ParseIP("192.168.0.10"),
 		events.NewFakeRecorder(100), nil, false)
 	if err != nil {
@@ -200,7 +200,7 @@ func newUpstreamProxier(t *testing.T, ipt utiliptables.Interface) *upstream.Prox
 
 // start gives upstream's proxier a service whose endpoint is on another node and runs its
 // first (full) sync.
-func start(p *upstream.Proxier) {
+func start(p *upstreamiptables.Proxier) {
 	svc := &v1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns"},
 		Spec: v1.ServiceSpec{

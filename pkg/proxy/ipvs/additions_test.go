@@ -9,6 +9,8 @@ import (
 	kubeproxyconfig "k8s.io/kubernetes/pkg/proxy/apis/config"
 
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/internal/fixture"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/reconcile"
 )
 
 // TestAdditionsShareRoundTrips: a cold start sends its virtual and real servers in a few
@@ -21,7 +23,7 @@ func TestAdditionsShareRoundTrips(t *testing.T) {
 	if got := len(e.ipvs.VirtualServers()); got != vs {
 		t.Fatalf("%d virtual servers in the kernel, want %d", got, vs)
 	}
-	calls := (vs + rs + additionsFlushAt - 1) / additionsFlushAt
+	calls := (vs + rs + reconcile.AdditionsFlushAt - 1) / reconcile.AdditionsFlushAt
 	if e.ipvs.Count("Add") != calls || e.ipvs.Count("AddVirtualServer") != vs || e.ipvs.Count("AddRealServer") != rs {
 		t.Errorf("kernel calls %v; want %d calls of Add carrying %d virtual and %d real servers", e.ipvs.Counts(), calls, vs, rs)
 	}
@@ -93,14 +95,14 @@ func TestReplacedEndpointsNeverLeaveAServiceEmpty(t *testing.T) {
 			// Other Services around it, so that additions are queued for several virtual servers.
 			var objs []any
 			for i := range 5 {
-				svc := service(fmt.Sprintf("s%d", i), fmt.Sprintf("10.96.1.%d", i+1), protocol(proto))
-				objs = append(objs, svc, slice(svc, v1.IPv4Protocol, ep{ip: fmt.Sprintf("10.244.9.%d", i+1)}))
+				svc := fixture.Service(fmt.Sprintf("s%d", i), fmt.Sprintf("10.96.1.%d", i+1), fixture.Protocol(proto))
+				objs = append(objs, svc, fixture.Slice(svc, v1.IPv4Protocol, fixture.Endpoint{IP: fmt.Sprintf("10.244.9.%d", i+1)}))
 			}
-			svc := service("web", "10.96.0.10", protocol(proto), nodePortType(30080))
-			old := slice(svc, v1.IPv4Protocol, ep{ip: "10.244.1.5"}, ep{ip: "10.244.2.6"})
+			svc := fixture.Service("web", "10.96.0.10", fixture.Protocol(proto), fixture.NodePort(30080))
+			old := fixture.Slice(svc, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.5"}, fixture.Endpoint{IP: "10.244.2.6"})
 			e.start(append(objs, svc, old)...)
 			w.armed = true
-			replaced := slice(svc, v1.IPv4Protocol, ep{ip: "10.244.3.7"}, ep{ip: "10.244.4.8"})
+			replaced := fixture.Slice(svc, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.3.7"}, fixture.Endpoint{IP: "10.244.4.8"})
 			e.p.OnEndpointSliceUpdate(old, replaced)
 			// And a real server added elsewhere, queued first in the same sync.
 			s0 := objs[1].(*discovery.EndpointSlice)
@@ -108,7 +110,7 @@ func TestReplacedEndpointsNeverLeaveAServiceEmpty(t *testing.T) {
 			grown.Endpoints = append(grown.Endpoints, discovery.Endpoint{Addresses: []string{"10.244.8.1"}})
 			e.p.OnEndpointSliceUpdate(s0, grown)
 			e.sync()
-			k := key("10.96.0.10", kipvs.Protocol(proto), 80)
+			k := fixture.Key("10.96.0.10", kipvs.Protocol(proto), 80)
 			if got := e.realServers(k); got["10.244.3.7:8080"] != 1 || got["10.244.4.8:8080"] != 1 {
 				t.Errorf("real servers of %s after the replacement: %v", k, got)
 			}

@@ -8,6 +8,9 @@ import (
 	"k8s.io/component-base/metrics/testutil"
 	kubeproxyconfig "k8s.io/kubernetes/pkg/proxy/apis/config"
 	"k8s.io/kubernetes/pkg/proxy/metrics"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/internal/fixture"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/reconcile"
 )
 
 // TestApplyFailuresAreAttributedByStage: a failed apply names its stage, and upstream's
@@ -21,20 +24,20 @@ func TestApplyFailuresAreAttributedByStage(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		inject func(*env)
-		stage  Stage
+		stage  reconcile.Stage
 		want   float64 // iptables-restore failures counted
 	}{
-		{"the IPVS batch fails", func(e *env) { e.ipvs.InjectError("Add", boom) }, StageIPVS, 0},
-		{"ipset restore fails", func(e *env) { e.ipset.InjectError("Apply", boom) }, StageIPSet, 0},
-		{"kube-ipvs0 cannot be created", func(e *env) { e.nd.InjectError("EnsureDummy", boom) }, StageAddress, 0},
-		{"binding fails", func(e *env) { e.nd.InjectError("AddAddresses", boom) }, StageAddress, 0},
-		{"iptables-restore fails", func(e *env) { e.ipt.restoreErr = boom }, StageIPTables, 1},
+		{"the IPVS batch fails", func(e *env) { e.ipvs.InjectError("Add", boom) }, reconcile.StageIPVS, 0},
+		{"ipset restore fails", func(e *env) { e.ipset.InjectError("Apply", boom) }, reconcile.StageIPSet, 0},
+		{"kube-ipvs0 cannot be created", func(e *env) { e.nd.InjectError("EnsureDummy", boom) }, reconcile.StageAddress, 0},
+		{"binding fails", func(e *env) { e.nd.InjectError("AddAddresses", boom) }, reconcile.StageAddress, 0},
+		{"iptables-restore fails", func(e *env) { e.ipt.restoreErr = boom }, reconcile.StageIPTables, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			web := service("web", "10.96.0.10", nodePortType(30080))
+			web := fixture.Service("web", "10.96.0.10", fixture.NodePort(30080))
 			e.deliver(web)
-			e.deliver(slice(web, v1.IPv4Protocol, ep{ip: "10.244.1.5", node: "node-b"}))
+			e.deliver(fixture.Slice(web, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.5", Node: "node-b"}))
 			e.p.servicesSynced, e.p.endpointSlicesSynced = true, true
 			e.p.initialized.Store(true)
 
@@ -42,9 +45,9 @@ func TestApplyFailuresAreAttributedByStage(t *testing.T) {
 			counter := metrics.IPTablesRestoreFailuresTotal.WithLabelValues(string(v1.IPv4Protocol))
 			before, _ := testutil.GetCounterMetricValue(counter)
 			err := e.p.syncProxyRules()
-			var failed *ApplyError
+			var failed *reconcile.ApplyError
 			if !errors.As(err, &failed) || failed.Stage != tc.stage || !errors.Is(err, boom) {
-				t.Fatalf("sync returned %v, want an ApplyError of stage %s wrapping the injected error", err, tc.stage)
+				t.Fatalf("sync returned %v, want an reconcile.ApplyError of stage %s wrapping the injected error", err, tc.stage)
 			}
 			after, _ := testutil.GetCounterMetricValue(counter)
 			if after-before != tc.want {

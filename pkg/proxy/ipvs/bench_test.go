@@ -7,6 +7,10 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/desired"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/internal/fixture"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/reconcile"
 )
 
 // benchObjects is n ClusterIP services, half of them with a NodePort, each with 10 endpoints
@@ -16,14 +20,14 @@ func benchObjects(n int) []any {
 	for i := 0; i < n; i++ {
 		var opts []func(*v1.Service)
 		if i%2 == 0 {
-			opts = append(opts, nodePortType(int32(30000+i%2700)))
+			opts = append(opts, fixture.NodePort(int32(30000+i%2700)))
 		}
-		svc := service(fmt.Sprintf("s%d", i), fmt.Sprintf("10.96.%d.%d", i/250, i%250+1), opts...)
-		eps := make([]ep, 10)
+		svc := fixture.Service(fmt.Sprintf("s%d", i), fmt.Sprintf("10.96.%d.%d", i/250, i%250+1), opts...)
+		eps := make([]fixture.Endpoint, 10)
 		for j := range eps {
-			eps[j] = ep{ip: fmt.Sprintf("10.%d.%d.%d", 100+j, i/250, i%250+1), node: "node-b"}
+			eps[j] = fixture.Endpoint{IP: fmt.Sprintf("10.%d.%d.%d", 100+j, i/250, i%250+1), Node: "node-b"}
 		}
-		objs = append(objs, svc, slice(svc, v1.IPv4Protocol, eps...))
+		objs = append(objs, svc, fixture.Slice(svc, v1.IPv4Protocol, eps...))
 	}
 	return objs
 }
@@ -36,15 +40,15 @@ func BenchmarkDesiredState(b *testing.B) {
 			e := newEnv(&testing.T{})
 			e.start(benchObjects(n)...)
 			ctx := e.p.nodeCtx
-			var ins []ServicePortInput
+			var ins []desired.ServicePortInput
 			for name, sp := range e.p.svcPortMap {
-				ins = append(ins, ServicePortInput{Name: name, Port: sp, Endpoints: e.p.endpointsMap[name]})
+				ins = append(ins, desired.ServicePortInput{Name: name, Port: sp, Endpoints: e.p.endpointsMap[name]})
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				for _, in := range ins {
-					_ = DesiredServicePort(&ctx, in)
+					_ = desired.DesiredServicePort(&ctx, in)
 				}
 			}
 		})
@@ -124,7 +128,7 @@ func BenchmarkRetainedHeap(b *testing.B) {
 				before := liveHeap()
 				e := newEnv(&testing.T{})
 				e.start(objs...)
-				for range realServerWindows + 1 {
+				for range reconcile.RealServerWindows + 1 {
 					e.verifySync()
 				}
 				retained = float64(liveHeap()-before) / (1 << 20)

@@ -12,6 +12,8 @@ import (
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipset"
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/netdev"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/desired"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/reconcile"
 )
 
 // CleanupLeftovers removes everything the IPVS proxier (ours or upstream's) creates: every
@@ -25,7 +27,7 @@ func CleanupLeftovers(ctx context.Context) bool {
 		return false
 	}
 	defer ipvs.Close()
-	return cleanup(ctx, ipvs, netdev.NewNetlink(), ipset.NewExec(utilexec.New()), utiliptables.NewBestEffort())
+	return cleanup(ctx, ipvs, netdev.NewNetlink(), ipset.NewKernel(utilexec.New()), utiliptables.NewBestEffort())
 }
 
 func cleanup(ctx context.Context, ipvs kipvs.Interface, nd netdev.Interface, is ipset.Interface, ipts map[v1.IPFamily]utiliptables.Interface) bool {
@@ -38,22 +40,22 @@ func cleanup(ctx context.Context, ipvs kipvs.Interface, nd netdev.Interface, is 
 	if err := ipvs.Flush(); err != nil {
 		fail(err, "Error flushing IPVS rules")
 	}
-	if err := nd.DeleteLink(DummyDevice); err != nil {
-		fail(err, "Error deleting the dummy device", "device", DummyDevice)
+	if err := nd.DeleteLink(reconcile.DummyDevice); err != nil {
+		fail(err, "Error deleting the dummy device", "device", reconcile.DummyDevice)
 	}
 	for _, ipt := range ipts {
-		for _, j := range JumpRules() {
+		for _, j := range desired.JumpRules() {
 			if err := ipt.DeleteRule(utiliptables.Table(j.Table), utiliptables.Chain(j.SourceChain), j.Args()...); err != nil && !utiliptables.IsNotFoundError(err) {
 				fail(err, "Error removing an iptables jump rule", "chain", j.SourceChain)
 			}
 		}
 		// Flush all before deleting any: our chains jump to each other.
-		for _, c := range kubeChains {
+		for _, c := range desired.KubeChains() {
 			if err := ipt.FlushChain(utiliptables.Table(c.Table), utiliptables.Chain(c.Chain)); err != nil && !utiliptables.IsNotFoundError(err) {
 				fail(err, "Error flushing an iptables chain", "chain", c.Chain)
 			}
 		}
-		for _, c := range kubeChains {
+		for _, c := range desired.KubeChains() {
 			if err := ipt.DeleteChain(utiliptables.Table(c.Table), utiliptables.Chain(c.Chain)); err != nil && !utiliptables.IsNotFoundError(err) {
 				fail(err, "Error deleting an iptables chain", "chain", c.Chain)
 			}
@@ -62,7 +64,7 @@ func cleanup(ctx context.Context, ipvs kipvs.Interface, nd netdev.Interface, is 
 	// The sets go last: the kernel refuses to destroy a set an iptables rule still uses.
 	var ops []ipset.Op
 	for _, family := range []v1.IPFamily{v1.IPv4Protocol, v1.IPv6Protocol} {
-		for _, s := range Sets(family) {
+		for _, s := range desired.Sets(family) {
 			ops = append(ops, ipset.Op{Kind: ipset.Destroy, Set: ipset.Set{Name: s.Name}})
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	kubeproxyconfig "k8s.io/kubernetes/pkg/proxy/apis/config"
 
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/internal/fixture"
 )
 
 // meetingIPVS holds a proxier's first read of the IPVS table, once armed, until the other
@@ -56,10 +57,10 @@ func TestDualStackFirstSyncsRunTogether(t *testing.T) {
 	}
 	// Two IPv4 proxiers stand for the two families: the wrapper only calls them.
 	first, second := newEnv(t, meet(a, b)), newEnv(t, meet(b, a))
-	svc := service("web", "10.96.0.10")
+	svc := fixture.Service("web", "10.96.0.10")
 	for _, e := range []*env{first, second} {
 		e.deliver(svc)
-		e.deliver(slice(svc, v1.IPv4Protocol, ep{ip: "10.244.1.5", node: "node-b"}))
+		e.deliver(fixture.Slice(svc, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.5", Node: "node-b"}))
 	}
 	d := newDualStackProxier(first.p, second.p)
 	armed.Store(true)
@@ -72,7 +73,7 @@ func TestDualStackFirstSyncsRunTogether(t *testing.T) {
 		}
 	}
 	for i, e := range []*env{first, second} {
-		if !e.hasVirtualServer(key("10.96.0.10", kipvs.TCP, 80)) {
+		if !e.hasVirtualServer(fixture.Key("10.96.0.10", kipvs.TCP, 80)) {
 			t.Errorf("family %d: no virtual server after the synced signals: %s", i, e.ops())
 		}
 	}

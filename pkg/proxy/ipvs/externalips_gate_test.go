@@ -8,7 +8,8 @@ import (
 	"k8s.io/component-base/featuregate"
 	"k8s.io/kubernetes/pkg/features"
 
-	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/objects"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/internal/fixture"
 )
 
 // With the AllowServiceExternalIPs feature gate off, upstream serves no externalIP; neither
@@ -16,12 +17,12 @@ import (
 func TestExternalIPsNotServedWithGateOff(t *testing.T) {
 	setGate(t, features.AllowServiceExternalIPs, false)
 	e, rec := policyEnv(t, nil)
-	svc := service("ext", "10.96.0.50", externalIPs("198.51.100.5"))
-	e.start(svc, slice(svc, v1.IPv4Protocol, ep{ip: "10.244.1.5", node: "node-b"}))
-	if e.hasVirtualServer(key("198.51.100.5", kipvs.TCP, 80)) || e.bound()["198.51.100.5"] || e.entries("KUBE-EXTERNAL-IP")["198.51.100.5,tcp:80"] {
+	svc := fixture.Service("ext", "10.96.0.50", fixture.ExternalIPs("198.51.100.5"))
+	e.start(svc, fixture.Slice(svc, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.5", Node: "node-b"}))
+	if e.hasVirtualServer(fixture.Key("198.51.100.5", objects.TCP, 80)) || e.bound()["198.51.100.5"] || e.entries("KUBE-EXTERNAL-IP")["198.51.100.5,tcp:80"] {
 		t.Errorf("an externalIP is served with AllowServiceExternalIPs off: bound %v", e.bound())
 	}
-	if !e.hasVirtualServer(key("10.96.0.50", kipvs.TCP, 80)) {
+	if !e.hasVirtualServer(fixture.Key("10.96.0.50", objects.TCP, 80)) {
 		t.Errorf("the cluster IP should be served")
 	}
 	if evs := drain(rec); len(evs) != 0 {

@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	v1 "k8s.io/api/core/v1"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/desired"
 )
 
 // clusterIntake takes what the Node, apiserver-endpoint, ServiceCIDR and topology handlers
@@ -57,7 +59,7 @@ func newClusterIntake(family v1.IPFamily, nodeName string) *clusterIntake {
 func (in *clusterIntake) setNode(node string, addrs []netip.Addr) bool {
 	var mine []netip.Addr
 	for _, a := range addrs {
-		if a = a.Unmap(); inFamily(in.family, a) && !slices.Contains(mine, a) {
+		if a = a.Unmap(); desired.InFamily(in.family, a) && !slices.Contains(mine, a) {
 			mine = append(mine, a)
 		}
 	}
@@ -82,7 +84,7 @@ func (in *clusterIntake) setAPIServer(eps []netip.AddrPort) bool {
 	var mine []netip.AddrPort
 	for _, ep := range eps {
 		ep = netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())
-		if inFamily(in.family, ep.Addr()) && !slices.Contains(mine, ep) {
+		if desired.InFamily(in.family, ep.Addr()) && !slices.Contains(mine, ep) {
 			mine = append(mine, ep)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	kubeproxyconfig "k8s.io/kubernetes/pkg/proxy/apis/config"
 
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/internal/fixture"
 )
 
 // stallingIPVS holds the first Add after it is armed until released: a sync stalled in its
@@ -40,16 +41,16 @@ func TestClusterInputsDoNotWaitForASync(t *testing.T) {
 			return stall
 		}
 	})
-	ext := service("ext", "10.96.0.30", externalIPs(nodeBAddr))
-	e.start(ext, slice(ext, v1.IPv4Protocol, ep{ip: "10.244.1.5", node: "node-b"}))
+	ext := fixture.Service("ext", "10.96.0.30", fixture.ExternalIPs(nodeBAddr))
+	e.start(ext, fixture.Slice(ext, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.5", Node: "node-b"}))
 	if !e.hasVirtualServer(nodeBKey) {
 		t.Fatalf("the externalIP should be served while no Node lists it")
 	}
 
 	// A new Service makes the next sync add a virtual server: it stalls there.
-	web := service("web", "10.96.0.40")
+	web := fixture.Service("web", "10.96.0.40")
 	e.deliver(web)
-	e.deliver(slice(web, v1.IPv4Protocol, ep{ip: "10.244.1.6", node: "node-b"}))
+	e.deliver(fixture.Slice(web, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.6", Node: "node-b"}))
 	stall.armed.Store(true)
 	syncDone := make(chan error, 1)
 	go func() { syncDone <- e.p.syncProxyRules() }()
@@ -57,7 +58,7 @@ func TestClusterInputsDoNotWaitForASync(t *testing.T) {
 
 	handled := make(chan struct{})
 	go func() {
-		e.p.OnNodeAddresses("node-b", []netip.Addr{addr(nodeBAddr)})
+		e.p.OnNodeAddresses("node-b", []netip.Addr{fixture.Addr(nodeBAddr)})
 		e.p.OnAPIServerEndpoints([]netip.AddrPort{apiEndpoint})
 		e.p.OnServiceCIDRsChanged([]string{"10.96.0.0/16"})
 		e.p.OnTopologyChange(map[string]string{v1.LabelTopologyZone: "zone-b"})
@@ -73,7 +74,7 @@ func TestClusterInputsDoNotWaitForASync(t *testing.T) {
 	if err := <-syncDone; err != nil {
 		t.Fatalf("stalled sync: %v", err)
 	}
-	if !e.hasVirtualServer(key("10.96.0.40", kipvs.TCP, 80)) {
+	if !e.hasVirtualServer(fixture.Key("10.96.0.40", kipvs.TCP, 80)) {
 		t.Fatalf("the stalled sync did not finish its work")
 	}
 

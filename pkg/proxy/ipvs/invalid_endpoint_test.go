@@ -12,6 +12,7 @@ import (
 
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipset"
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/internal/fixture"
 )
 
 // TestInvalidEndpointPortDoesNotWedgeSyncs: the apiserver accepts EndpointSlice ports outside
@@ -20,23 +21,23 @@ import (
 func TestInvalidEndpointPortDoesNotWedgeSyncs(t *testing.T) {
 	for _, port := range []int32{70000, -1} {
 		e, rec := policyEnv(t, nil)
-		bad := service("bad", "10.96.0.60")
-		es := slice(bad, v1.IPv4Protocol, ep{ip: "10.244.0.5", node: testNode}, ep{ip: "10.244.1.5", node: "node-b"})
+		bad := fixture.Service("bad", "10.96.0.60")
+		es := fixture.Slice(bad, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.0.5", Node: fixture.Node}, fixture.Endpoint{IP: "10.244.1.5", Node: "node-b"})
 		es.Ports[0].Port = ptr.To(port)
 		e.start(bad, es)
-		good := service("good", "10.96.0.61", nodePortType(30061))
+		good := fixture.Service("good", "10.96.0.61", fixture.NodePort(30061))
 		e.p.OnServiceAdd(good)
-		e.p.OnEndpointSliceAdd(slice(good, v1.IPv4Protocol, ep{ip: "10.244.0.6", node: testNode}))
+		e.p.OnEndpointSliceAdd(fixture.Slice(good, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.0.6", Node: fixture.Node}))
 		if err := e.p.syncProxyRules(); err != nil {
 			t.Fatalf("port %d: sync failed: %v", port, err)
 		}
-		if got := e.realServers(key("10.96.0.61", kipvs.TCP, 80)); len(got) != 1 {
+		if got := e.realServers(fixture.Key("10.96.0.61", kipvs.TCP, 80)); len(got) != 1 {
 			t.Errorf("port %d: a Service created after the bad one has real servers %v", port, got)
 		}
 		if !e.bound()["10.96.0.61"] || !e.entries("KUBE-LOOP-BACK")["10.244.0.6,tcp:8080,10.244.0.6"] {
 			t.Errorf("port %d: the good Service's binding or hairpin entry is missing", port)
 		}
-		if got := e.realServers(key("10.96.0.60", kipvs.TCP, 80)); len(got) != 0 {
+		if got := e.realServers(fixture.Key("10.96.0.60", kipvs.TCP, 80)); len(got) != 0 {
 			t.Errorf("port %d: endpoints with an invalid port became real servers: %v", port, got)
 		}
 		if evs := strings.Join(drain(rec), "\n"); !strings.Contains(evs, "InvalidEndpoint") {
@@ -88,8 +89,8 @@ func TestRefusedIPSetEntryIsIsolated(t *testing.T) {
 	})
 	var objs []any
 	for i, ip := range []string{"10.96.0.70", "10.96.0.71", "10.96.0.72", "10.96.0.73"} {
-		svc := service("s"+string(rune('a'+i)), ip)
-		objs = append(objs, svc, slice(svc, v1.IPv4Protocol, ep{ip: "10.244.1.5", node: "node-b"}))
+		svc := fixture.Service("s"+string(rune('a'+i)), ip)
+		objs = append(objs, svc, fixture.Slice(svc, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.5", Node: "node-b"}))
 	}
 	e.start(objs...)
 	for _, ip := range []string{"10.96.0.70", "10.96.0.72", "10.96.0.73"} {

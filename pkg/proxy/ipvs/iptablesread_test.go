@@ -6,7 +6,7 @@ import (
 
 	kubeproxyconfig "k8s.io/kubernetes/pkg/proxy/apis/config"
 
-	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgen"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgeneration"
 )
 
 const (
@@ -15,7 +15,7 @@ const (
 )
 
 // onBackend makes the env's iptables write header and, with gen, advance that generation.
-func onBackend(header string, gen *nftgen.Fake) func(*kubeproxyconfig.KubeProxyConfiguration, *env) {
+func onBackend(header string, gen *nftgeneration.Fake) func(*kubeproxyconfig.KubeProxyConfiguration, *env) {
 	return func(_ *kubeproxyconfig.KubeProxyConfiguration, e *env) {
 		e.ipt.header, e.ipt.gen, e.rulesGen = header, gen, gen
 	}
@@ -39,7 +39,7 @@ func iptablesSavesOverVerifications(t *testing.T, n int, mutate ...func(*kubepro
 // the generation cannot be read, every verification reads both tables.
 func TestIdleVerificationReadsGenerationNotRules(t *testing.T) {
 	const n = 10
-	failing := nftgen.NewFake()
+	failing := nftgeneration.NewFake()
 	failing.SetErr(errors.New("nf_tables not available"))
 	for _, tc := range []struct {
 		name   string
@@ -48,8 +48,8 @@ func TestIdleVerificationReadsGenerationNotRules(t *testing.T) {
 	}{
 		// The start learned the backend; the first verification takes the generation with
 		// its read, and the other nine reuse it.
-		{"nf_tables", []func(*kubeproxyconfig.KubeProxyConfiguration, *env){onBackend(nftHeader, nftgen.NewFake())}, 2},
-		{"legacy iptables", []func(*kubeproxyconfig.KubeProxyConfiguration, *env){onBackend(legacyHeader, nftgen.NewFake())}, 2 * n},
+		{"nf_tables", []func(*kubeproxyconfig.KubeProxyConfiguration, *env){onBackend(nftHeader, nftgeneration.NewFake())}, 2},
+		{"legacy iptables", []func(*kubeproxyconfig.KubeProxyConfiguration, *env){onBackend(legacyHeader, nftgeneration.NewFake())}, 2 * n},
 		{"no generation reader", []func(*kubeproxyconfig.KubeProxyConfiguration, *env){onBackend(nftHeader, nil)}, 2 * n},
 		{"generation unreadable", []func(*kubeproxyconfig.KubeProxyConfiguration, *env){onBackend(nftHeader, failing)}, 2 * n},
 	} {
@@ -62,7 +62,7 @@ func TestIdleVerificationReadsGenerationNotRules(t *testing.T) {
 // TestLegacyNodeNeverAsksForGeneration: asking names nf_tables, which the kernel may load to
 // answer; a node whose iptables is legacy must not get it loaded by kube-proxy.
 func TestLegacyNodeNeverAsksForGeneration(t *testing.T) {
-	gen := nftgen.NewFake()
+	gen := nftgeneration.NewFake()
 	iptablesSavesOverVerifications(t, 3, onBackend(legacyHeader, gen))
 	if gen.Reads() != 0 {
 		t.Errorf("the generation was read %d times on legacy iptables, want 0", gen.Reads())
@@ -74,7 +74,7 @@ func TestLegacyNodeNeverAsksForGeneration(t *testing.T) {
 func TestRulesTamperedOnNFTablesAreRepaired(t *testing.T) {
 	for name, tamper := range iptablesTampering {
 		t.Run(name, func(t *testing.T) {
-			e := newEnv(t, onBackend(nftHeader, nftgen.NewFake()))
+			e := newEnv(t, onBackend(nftHeader, nftgeneration.NewFake()))
 			svc, sl := webService()
 			e.start(svc, sl)
 			for range 3 {

@@ -8,60 +8,9 @@ import (
 
 	kubeproxyconfig "k8s.io/kubernetes/pkg/proxy/apis/config"
 	utiliptables "k8s.io/kubernetes/pkg/util/iptables"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/desired"
 )
-
-func TestJumpRestoreLine(t *testing.T) {
-	j := JumpRules()[0]
-	want := `-I OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`
-	if got := j.restoreLine(); got != want {
-		t.Errorf("restoreLine = %s, want %s", got, want)
-	}
-	words, err := splitRestoreWords(want)
-	if err != nil || !slices.Equal(words[2:], j.Args()) {
-		t.Errorf("the line does not split back into Args: %q, %v", words, err)
-	}
-}
-
-func TestWithJumps(t *testing.T) {
-	nat := JumpRules()[0]
-	filter := JumpRules()[3]
-	text := "*filter\n:KUBE-FORWARD - [0:0]\nCOMMIT\n*nat\n:KUBE-SERVICES - [0:0]\n-A KUBE-SERVICES -j RETURN\nCOMMIT\n"
-	for _, tc := range []struct {
-		name  string
-		text  string
-		jumps []JumpRule
-		want  string
-	}{
-		{"none", text, nil, text},
-		{"each before its table's COMMIT", text, []JumpRule{nat, filter},
-			"*filter\n:KUBE-FORWARD - [0:0]\n" + filter.restoreLine() + "\nCOMMIT\n" +
-				"*nat\n:KUBE-SERVICES - [0:0]\n-A KUBE-SERVICES -j RETURN\n" + nat.restoreLine() + "\nCOMMIT\n"},
-		{"a table without a block gets one", "*filter\nCOMMIT", []JumpRule{nat},
-			"*filter\nCOMMIT\n*nat\n" + nat.restoreLine() + "\nCOMMIT\n"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := string(withJumps([]byte(tc.text), tc.jumps)); got != tc.want {
-				t.Errorf("got\n%s\nwant\n%s", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestMissingJumps(t *testing.T) {
-	saved := `*nat
-:OUTPUT ACCEPT [0:0]
--A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
--A PREROUTING -m comment --comment "someone else's rule" -j KUBE-SERVICES
-COMMIT
-`
-	var got []string
-	for _, j := range missingJumps([]byte(saved), TableNAT) {
-		got = append(got, j.SourceChain+"->"+j.Chain)
-	}
-	if want := []string{"PREROUTING->KUBE-SERVICES", "POSTROUTING->KUBE-POSTROUTING"}; !slices.Equal(got, want) {
-		t.Errorf("missing = %v, want %v", got, want)
-	}
-}
 
 // builtinChain is the rules of a built-in chain in the fake, as iptables-save prints them.
 func (e *env) builtinChain(table, chain string) []string {
@@ -92,7 +41,7 @@ func TestJumpsInOneRestore(t *testing.T) {
 		`-A INPUT -m comment --comment kube-proxy firewall rules -j KUBE-PROXY-FIREWALL`,
 		`-A INPUT -m comment --comment kubernetes health check rules -j KUBE-NODE-PORT`,
 	}
-	if got := e.builtinChain(TableFilter, "INPUT"); !slices.Equal(got, want) {
+	if got := e.builtinChain(desired.TableFilter, "INPUT"); !slices.Equal(got, want) {
 		t.Errorf("INPUT:\n got %q\nwant %q (EnsureRule(Prepend) in upstream's order)", got, want)
 	}
 }
@@ -103,13 +52,13 @@ func TestDeletedJumpRestored(t *testing.T) {
 	e := newEnv(t)
 	svc, sl := webService()
 	e.start(svc, sl)
-	j := JumpRules()[1] // nat PREROUTING
+	j := desired.JumpRules()[1] // nat PREROUTING
 	if err := e.ipt.FakeIPTables.DeleteRule(utiliptables.Table(j.Table), utiliptables.Chain(j.SourceChain), j.Args()...); err != nil {
 		t.Fatal(err)
 	}
 	e.resetCounts()
 	e.verifySync()
-	if got := e.builtinChain(TableNAT, "PREROUTING"); len(got) != 1 {
+	if got := e.builtinChain(desired.TableNAT, "PREROUTING"); len(got) != 1 {
 		t.Errorf("PREROUTING after repair: %q, want the one jump", got)
 	}
 	if e.ipt.writes != 1 {
@@ -120,7 +69,7 @@ func TestDeletedJumpRestored(t *testing.T) {
 		s.ipvs, s.nd, s.ipset, s.ipt = e.ipvs, e.nd, e.ipset, e.ipt
 	})
 	second.start(svc, sl)
-	for _, c := range []struct{ table, chain string }{{TableNAT, "OUTPUT"}, {TableNAT, "PREROUTING"}, {TableFilter, "INPUT"}, {TableFilter, "FORWARD"}} {
+	for _, c := range []struct{ table, chain string }{{desired.TableNAT, "OUTPUT"}, {desired.TableNAT, "PREROUTING"}, {desired.TableFilter, "INPUT"}, {desired.TableFilter, "FORWARD"}} {
 		rules := e.builtinChain(c.table, c.chain)
 		if len(rules) != len(slices.Compact(slices.Sorted(slices.Values(rules)))) {
 			t.Errorf("%s/%s holds a duplicate after a restart: %q", c.table, c.chain, rules)

@@ -11,7 +11,7 @@ import (
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipset"
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/netdev"
-	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgen"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgeneration"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/sockdiag"
 )
 
@@ -99,7 +99,7 @@ type (
 	}
 
 	meteredRulesetGen struct {
-		nftgen.Reader
+		nftgeneration.Reader
 		m *kernelMeter
 	}
 

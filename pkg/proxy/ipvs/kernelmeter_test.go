@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/internal/fixture"
 )
 
 // TestKernelMeterAgreesWithTheFakes: the counts the proxier reports (kernel_operations_total,
@@ -11,7 +13,7 @@ import (
 // and a removal: every operation a sync makes goes through the meter.
 func TestKernelMeterAgreesWithTheFakes(t *testing.T) {
 	e := newEnv(t)
-	web := service("web", "10.96.0.10", nodePortType(30080))
+	web := fixture.Service("web", "10.96.0.10", fixture.NodePort(30080))
 	step := func(name string, run func()) {
 		t.Helper()
 		e.resetCounts()
@@ -22,9 +24,11 @@ func TestKernelMeterAgreesWithTheFakes(t *testing.T) {
 			t.Errorf("%s: the meter counted %d reads and %d writes, the fakes saw %d and %d: %s", name, r, w, e.reads(), e.writes(), e.ops())
 		}
 	}
-	step("cold start", func() { e.start(web, slice(web, v1.IPv4Protocol, ep{ip: "10.244.1.5", node: "node-b"})) })
+	step("cold start", func() {
+		e.start(web, fixture.Slice(web, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.5", Node: "node-b"}))
+	})
 	step("change", func() {
-		e.p.OnEndpointSliceUpdate(nil, slice(web, v1.IPv4Protocol, ep{ip: "10.244.1.6", node: "node-b"}))
+		e.p.OnEndpointSliceUpdate(nil, fixture.Slice(web, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.6", Node: "node-b"}))
 		e.sync()
 	})
 	step("verification", e.verifySync)

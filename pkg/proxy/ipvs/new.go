@@ -20,7 +20,7 @@ import (
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipset"
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/netdev"
-	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgen"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgeneration"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/sockdiag"
 )
 
@@ -47,7 +47,7 @@ func New(ctx context.Context, cfg *kubeproxyconfig.KubeProxyConfiguration, fork 
 	}
 	RegisterMetrics()
 	ipts := utiliptables.NewBestEffort()
-	k := Kernel{IPVS: ipvsKernel, Netdev: netdev.NewNetlink(), IPSet: ipset.NewExec(execer), Conntrack: conntrack.New(), RulesetGen: nftgen.Netlink{}, Listeners: sockdiag.Netlink{}}
+	k := Kernel{IPVS: ipvsKernel, Netdev: netdev.NewNetlink(), IPSet: ipset.NewKernel(execer), Conntrack: conntrack.New(), RulesetGen: nftgeneration.Netlink{}, Listeners: sockdiag.Netlink{}}
 
 	var proxiers []proxy.Provider
 	for _, family := range families {

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/internal/fixture"
 )
 
 // TestAddressIsTheSwitch: a Service's address is bound only once its virtual and real servers
@@ -73,8 +75,8 @@ func TestRefusedBindingLeavesTheOthersBound(t *testing.T) {
 	e := newEnv(t)
 	e.start()
 	web, webSlice := webService()
-	api := service("api", "10.96.0.20")
-	for _, o := range []any{web, webSlice, api, slice(api, v1.IPv4Protocol, ep{ip: "10.244.5.5"})} {
+	api := fixture.Service("api", "10.96.0.20")
+	for _, o := range []any{web, webSlice, api, fixture.Slice(api, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.5.5"})} {
 		e.deliver(o)
 	}
 	e.nd.InjectError("AddAddress", errors.New("injected"))
@@ -100,8 +102,8 @@ func TestRefusedBindingLeavesTheOthersBound(t *testing.T) {
 func TestRefusedUnbindingIsRetried(t *testing.T) {
 	e := newEnv(t)
 	web, webSlice := webService()
-	api := service("api", "10.96.0.20")
-	apiSlice := slice(api, v1.IPv4Protocol, ep{ip: "10.244.5.5"})
+	api := fixture.Service("api", "10.96.0.20")
+	apiSlice := fixture.Slice(api, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.5.5"})
 	e.start(web, webSlice, api, apiSlice)
 	e.p.OnServiceDelete(web)
 	e.p.OnServiceDelete(api)

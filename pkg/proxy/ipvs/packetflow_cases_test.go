@@ -23,6 +23,9 @@ import (
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/netdev"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/sockdiag"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/desired"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/internal/fixture"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/reconcile"
 )
 
 // The packet-flow table: each scenario programs the fake kernel through the real proxier
@@ -67,12 +70,12 @@ func flowEnv6(t *testing.T) *env {
 		ipt:       &countingIPTables{FakeIPTables: iptablestest.NewIPv6Fake()},
 		listeners: sockdiag.NewFake(),
 	}
-	e.nd.AddLink("eth0", nodeIP6)
+	e.nd.AddLink("eth0", fixture.NodeIP6)
 	k := Kernel{IPVS: e.ipvs, Netdev: e.nd, IPSet: e.ipset, IPTables: e.ipt, Conntrack: conntrack.NewFake(), Listeners: e.listeners}
 	p, err := NewProxier(context.Background(), Config{
 		Family:              v1.IPv6Protocol,
-		NodeName:            testNode,
-		NodeIP:              net.IP(nodeIP6.AsSlice()),
+		NodeName:            fixture.Node,
+		NodeIP:              net.IP(fixture.NodeIP6.AsSlice()),
 		Proxy:               defaultTestConfig(),
 		Fork:                forkconfig.Default(),
 		LocalDetector:       proxyutil.NewDetectLocalByCIDR("fd00:244::/56"),
@@ -96,7 +99,7 @@ func flowWeb() []any {
 // NodePort 30080, healthCheckNodePort 31000, endpoints 10.244.1.5 (node-b), 10.244.2.6 (here).
 func flowLB(opts ...func(*v1.Service)) []any {
 	svc := lbService("shop", "10.96.0.20", opts...)
-	return []any{svc, slice(svc, v1.IPv4Protocol, ep{ip: "10.244.1.5", node: "node-b"}, ep{ip: "10.244.2.6", node: testNode})}
+	return []any{svc, fixture.Slice(svc, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.5", Node: "node-b"}, fixture.Endpoint{IP: "10.244.2.6", Node: fixture.Node})}
 }
 
 func ipModeProxy(s *v1.Service) {
@@ -114,30 +117,30 @@ var flowScenarios = []flowScenario{
 		setup: func(t *testing.T) *env {
 			e := flowEnv(t, nil)
 			objs := flowWeb()
-			empty := service("empty", "10.96.0.11")
-			sticky := service("sticky", "10.96.0.12", func(s *v1.Service) {
+			empty := fixture.Service("empty", "10.96.0.11")
+			sticky := fixture.Service("sticky", "10.96.0.12", func(s *v1.Service) {
 				s.Spec.SessionAffinity = v1.ServiceAffinityClientIP
 				s.Spec.SessionAffinityConfig = &v1.SessionAffinityConfig{ClientIP: &v1.ClientIPConfig{TimeoutSeconds: ptr.To[int32](600)}}
 			})
-			sctp := service("sctp", "10.96.0.15", protocol(v1.ProtocolSCTP), nodePortType(30090))
-			objs = append(objs, sctp, slice(sctp, v1.IPv4Protocol, ep{ip: "10.244.1.40", node: "node-b"}))
-			nodeLocal := service("node-local", "10.96.0.16", internalLocal)
-			remoteOnly := service("remote-only", "10.96.0.17", internalLocal)
+			sctp := fixture.Service("sctp", "10.96.0.15", fixture.Protocol(v1.ProtocolSCTP), fixture.NodePort(30090))
+			objs = append(objs, sctp, fixture.Slice(sctp, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.40", Node: "node-b"}))
+			nodeLocal := fixture.Service("node-local", "10.96.0.16", fixture.InternalLocal)
+			remoteOnly := fixture.Service("remote-only", "10.96.0.17", fixture.InternalLocal)
 			objs = append(objs,
-				nodeLocal, slice(nodeLocal, v1.IPv4Protocol, ep{ip: "10.244.1.50", node: "node-b"}, ep{ip: "10.244.2.51", node: testNode}),
-				remoteOnly, slice(remoteOnly, v1.IPv4Protocol, ep{ip: "10.244.1.52", node: "node-b"}))
-			rolling := service("rolling", "10.96.0.13")
-			draining := service("draining", "10.96.0.14")
+				nodeLocal, fixture.Slice(nodeLocal, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.50", Node: "node-b"}, fixture.Endpoint{IP: "10.244.2.51", Node: fixture.Node}),
+				remoteOnly, fixture.Slice(remoteOnly, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.52", Node: "node-b"}))
+			rolling := fixture.Service("rolling", "10.96.0.13")
+			draining := fixture.Service("draining", "10.96.0.14")
 			objs = append(objs, empty,
-				sticky, slice(sticky, v1.IPv4Protocol, ep{ip: "10.244.1.20", node: "node-b"}, ep{ip: "10.244.1.21", node: "node-b"}),
-				rolling, slice(rolling, v1.IPv4Protocol, ep{ip: "10.244.1.7", node: "node-b"}, ep{ip: "10.244.1.8", node: "node-b", notReady: true, terminating: true}),
-				draining, slice(draining, v1.IPv4Protocol, ep{ip: "10.244.1.9", node: "node-b"}, ep{ip: "10.244.1.10", node: "node-b"}))
+				sticky, fixture.Slice(sticky, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.20", Node: "node-b"}, fixture.Endpoint{IP: "10.244.1.21", Node: "node-b"}),
+				rolling, fixture.Slice(rolling, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.7", Node: "node-b"}, fixture.Endpoint{IP: "10.244.1.8", Node: "node-b", NotReady: true, Terminating: true}),
+				draining, fixture.Slice(draining, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.9", Node: "node-b"}, fixture.Endpoint{IP: "10.244.1.10", Node: "node-b"}))
 			e.start(objs...)
 			// 10.244.1.9 goes away while a connection to it is open: IPVS keeps it at weight 0.
-			if err := e.ipvs.SetConnections(key("10.96.0.14", kipvs.TCP, 80), netip.MustParseAddrPort("10.244.1.9:8080"), 1, 0); err != nil {
+			if err := e.ipvs.SetConnections(fixture.Key("10.96.0.14", kipvs.TCP, 80), netip.MustParseAddrPort("10.244.1.9:8080"), 1, 0); err != nil {
 				t.Fatal(err)
 			}
-			e.p.OnEndpointSliceUpdate(nil, slice(draining, v1.IPv4Protocol, ep{ip: "10.244.1.10", node: "node-b"}))
+			e.p.OnEndpointSliceUpdate(nil, fixture.Slice(draining, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.10", Node: "node-b"}))
 			e.sync()
 			return e
 		},
@@ -230,7 +233,7 @@ var flowScenarios = []flowScenario{
 		setup: func(t *testing.T) *env {
 			e := flowEnv(t, nil, func(c *kubeproxyconfig.KubeProxyConfiguration, e *env) {
 				c.NodePortAddresses = []string{"192.168.0.0/24"}
-				e.nd.AddLink("eth1", nodeIP4b)
+				e.nd.AddLink("eth1", fixture.NodeIP4b)
 			})
 			e.start(flowWeb()...)
 			return e
@@ -248,12 +251,12 @@ var flowScenarios = []flowScenario{
 		name: "LoadBalancer bound (default), externalTrafficPolicy Local",
 		setup: func(t *testing.T) *env {
 			e := flowEnv(t, nil)
-			fw := service("guarded", "10.96.0.21", loadBalancerType(30081, v1.LoadBalancerIngress{IP: "203.0.113.8"}),
+			fw := fixture.Service("guarded", "10.96.0.21", fixture.LoadBalancer(30081, v1.LoadBalancerIngress{IP: "203.0.113.8"}),
 				func(s *v1.Service) { s.Spec.LoadBalancerSourceRanges = []string{"198.51.100.0/24"} })
-			nodeOK := service("guarded-lan", "10.96.0.22", loadBalancerType(30082, v1.LoadBalancerIngress{IP: "203.0.113.9"}),
+			nodeOK := fixture.Service("guarded-lan", "10.96.0.22", fixture.LoadBalancer(30082, v1.LoadBalancerIngress{IP: "203.0.113.9"}),
 				func(s *v1.Service) { s.Spec.LoadBalancerSourceRanges = []string{"192.168.0.0/24"} })
-			e.start(append(flowLB(), fw, slice(fw, v1.IPv4Protocol, ep{ip: "10.244.1.6", node: "node-b"}),
-				nodeOK, slice(nodeOK, v1.IPv4Protocol, ep{ip: "10.244.1.6", node: "node-b"}))...)
+			e.start(append(flowLB(), fw, fixture.Slice(fw, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.6", Node: "node-b"}),
+				nodeOK, fixture.Slice(nodeOK, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.6", Node: "node-b"}))...)
 			return e
 		},
 		rows: []flowRow{
@@ -315,7 +318,7 @@ var flowScenarios = []flowScenario{
 		name: "LoadBalancer not bound: annotation bind-lb-ingress false",
 		setup: func(t *testing.T) *env {
 			e := flowEnv(t, nil)
-			e.start(flowLB(annotate(AnnotationBindLBIngress, "false"))...)
+			e.start(flowLB(fixture.Annotate(desired.AnnotationBindLBIngress, "false"))...)
 			return e
 		},
 		rows: []flowRow{
@@ -348,13 +351,13 @@ var flowScenarios = []flowScenario{
 		setup: func(t *testing.T) *env {
 			e := flowEnv(t, nil)
 			e.listeners.Listen(sockdiag.TCP, "0.0.0.0", 22)
-			e.p.OnNodeAddresses(testNode, []netip.Addr{nodeIP4})
-			e.p.OnNodeAddresses("node-b", []netip.Addr{addr(nodeBAddr)})
+			e.p.OnNodeAddresses(fixture.Node, []netip.Addr{fixture.NodeIP4})
+			e.p.OnNodeAddresses("node-b", []netip.Addr{fixture.Addr(nodeBAddr)})
 			e.p.OnAPIServerEndpoints([]netip.AddrPort{netip.MustParseAddrPort("192.168.0.100:6443"), netip.MustParseAddrPort("192.168.0.10:6443")})
 			objs := flowWeb()
 			add := func(name, clusterIP, extIP string, port int32, epIP string) {
-				svc := service(name, clusterIP, externalIPs(extIP), func(s *v1.Service) { s.Spec.Ports[0].Port = port })
-				objs = append(objs, svc, slice(svc, v1.IPv4Protocol, ep{ip: epIP, node: "node-b"}))
+				svc := fixture.Service(name, clusterIP, fixture.ExternalIPs(extIP), func(s *v1.Service) { s.Spec.Ports[0].Port = port })
+				objs = append(objs, svc, fixture.Slice(svc, v1.IPv4Protocol, fixture.Endpoint{IP: epIP, Node: "node-b"}))
 			}
 			add("ext", "10.96.0.30", "198.51.100.50", 80, "10.244.1.30")
 			add("oops", "10.96.0.31", nodeBAddr, 80, "10.244.1.31")
@@ -400,8 +403,8 @@ var flowScenarios = []flowScenario{
 				f.ProtectedCIDRs = []string{"192.168.0.250/32"}
 				f.ExternalIPCIDRs = []string{"198.51.100.0/24"}
 			})
-			svc := service("vip", "10.96.0.40", loadBalancerType(30083, v1.LoadBalancerIngress{IP: "192.168.0.250"}), externalIPs("192.168.0.250", "198.51.100.60", "203.0.113.60"))
-			e.start(append(flowWeb(), svc, slice(svc, v1.IPv4Protocol, ep{ip: "10.244.1.41", node: "node-b"}))...)
+			svc := fixture.Service("vip", "10.96.0.40", fixture.LoadBalancer(30083, v1.LoadBalancerIngress{IP: "192.168.0.250"}), fixture.ExternalIPs("192.168.0.250", "198.51.100.60", "203.0.113.60"))
+			e.start(append(flowWeb(), svc, fixture.Slice(svc, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.41", Node: "node-b"}))...)
 			return e
 		},
 		rows: []flowRow{
@@ -423,9 +426,9 @@ var flowScenarios = []flowScenario{
 		name: "IPv6",
 		setup: func(t *testing.T) *env {
 			e := flowEnv6(t)
-			svc := service("web6", "fd00:96::10", loadBalancerType(30080, v1.LoadBalancerIngress{IP: "2001:db8:7::7"}),
+			svc := fixture.Service("web6", "fd00:96::10", fixture.LoadBalancer(30080, v1.LoadBalancerIngress{IP: "2001:db8:7::7"}),
 				func(s *v1.Service) { s.Spec.LoadBalancerSourceRanges = []string{"2001:db8:51::/48"} })
-			e.start(svc, slice(svc, v1.IPv6Protocol, ep{ip: "fd00:244:0:1::5", node: "node-b"}, ep{ip: "fd00:244:0:2::6", node: testNode}))
+			e.start(svc, fixture.Slice(svc, v1.IPv6Protocol, fixture.Endpoint{IP: "fd00:244:0:1::5", Node: "node-b"}, fixture.Endpoint{IP: "fd00:244:0:2::6", Node: fixture.Node}))
 			return e
 		},
 		rows: []flowRow{
@@ -542,46 +545,46 @@ var flowBreakages = []struct {
 	{"the MASQUERADE --random-fully rule deleted", "ClusterIP and NodePort, defaults",
 		"an outside client on web's NodePort: either endpoint, masqueraded",
 		func(t *testing.T, e *env) {
-			editTable(t, e, TableNAT, `-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully`, "")
+			editTable(t, e, desired.TableNAT, `-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully`, "")
 		}},
 	{"the KUBE-LOAD-BALANCER-SOURCE-CIDR entry deleted", "LoadBalancer bound (default), externalTrafficPolicy Local",
 		"a client inside loadBalancerSourceRanges is served",
 		func(t *testing.T, e *env) {
-			delEntry(t, e, SetLoadBalancerSourceCIDR, "203.0.113.8,tcp:80,198.51.100.0/24")
+			delEntry(t, e, desired.SetLoadBalancerSourceCIDR, "203.0.113.8,tcp:80,198.51.100.0/24")
 		}},
 	{"the KUBE-LOAD-BALANCER-SOURCE-CIDR match deleted", "LoadBalancer bound (default), externalTrafficPolicy Local",
 		"a client inside loadBalancerSourceRanges is served",
 		func(t *testing.T, e *env) {
-			editTable(t, e, TableFilter, `-A KUBE-SOURCE-RANGES-FIREWALL -m comment --comment "Kubernetes service load balancer ip + port + source cidr for packet filter purpose" -m set --match-set KUBE-LOAD-BALANCER-SOURCE-CIDR dst,dst,src -j RETURN`, "")
+			editTable(t, e, desired.TableFilter, `-A KUBE-SOURCE-RANGES-FIREWALL -m comment --comment "Kubernetes service load balancer ip + port + source cidr for packet filter purpose" -m set --match-set KUBE-LOAD-BALANCER-SOURCE-CIDR dst,dst,src -j RETURN`, "")
 		}},
 	{"node-b's address bound to kube-ipvs0", "externalIPs and the address guard",
 		"a pod calls node-b's address, which a Service lists as externalIP: it reaches node-b (fix 3)",
 		func(t *testing.T, e *env) {
-			if err := e.nd.AddAddress(DummyDevice, addr(nodeBAddr)); err != nil {
+			if err := e.nd.AddAddress(reconcile.DummyDevice, fixture.Addr(nodeBAddr)); err != nil {
 				t.Fatal(err)
 			}
 		}},
 	{"the unbound LB VIP bound to kube-ipvs0", "LoadBalancer not bound: --ipvs-bind-lb-ingress=false",
 		"the LB health-checks from its VIP: accepted, kube-proxy's health server answers",
 		func(t *testing.T, e *env) {
-			if err := e.nd.AddAddress(DummyDevice, addr("203.0.113.7")); err != nil {
+			if err := e.nd.AddAddress(reconcile.DummyDevice, fixture.Addr("203.0.113.7")); err != nil {
 				t.Fatal(err)
 			}
 		}},
 	{"the VXLAN rule deleted", "random-fully auto, with a flannel VXLAN link",
 		"a tunnel packet still carrying the masquerade mark keeps its source port (fix 2)",
 		func(t *testing.T, e *env) {
-			editTable(t, e, TableNAT, `-A KUBE-POSTROUTING -p udp -m udp --dport 8472 -m comment --comment "kube-proxy-ipvs VXLAN traffic requiring SNAT without random-fully" -j MASQUERADE`, "")
+			editTable(t, e, desired.TableNAT, `-A KUBE-POSTROUTING -p udp -m udp --dport 8472 -m comment --comment "kube-proxy-ipvs VXLAN traffic requiring SNAT without random-fully" -j MASQUERADE`, "")
 		}},
 	{"the eTP Local RETURN in KUBE-NODE-PORT deleted", "LoadBalancer bound (default), externalTrafficPolicy Local",
 		"eTP Local NodePort from outside: only the local endpoint, source kept",
 		func(t *testing.T, e *env) {
-			editTable(t, e, TableNAT, `-A KUBE-NODE-PORT -p tcp -m comment --comment "Kubernetes nodeport TCP port with externalTrafficPolicy=local" -m set --match-set KUBE-NODE-PORT-LOCAL-TCP dst -j RETURN`, "")
+			editTable(t, e, desired.TableNAT, `-A KUBE-NODE-PORT -p tcp -m comment --comment "Kubernetes nodeport TCP port with externalTrafficPolicy=local" -m set --match-set KUBE-NODE-PORT-LOCAL-TCP dst -j RETURN`, "")
 		}},
 	{"the remaining real server set to weight 0", "ClusterIP and NodePort, defaults",
 		"an endpoint removed with a connection open drains at weight 0: never picked",
 		func(t *testing.T, e *env) {
-			if err := e.ipvs.UpdateRealServer(key("10.96.0.14", kipvs.TCP, 80), kipvs.RealServer{Address: addr("10.244.1.10"), Port: 8080, Weight: 0}); err != nil {
+			if err := e.ipvs.UpdateRealServer(fixture.Key("10.96.0.14", kipvs.TCP, 80), kipvs.RealServer{Address: fixture.Addr("10.244.1.10"), Port: 8080, Weight: 0}); err != nil {
 				t.Fatal(err)
 			}
 		}},

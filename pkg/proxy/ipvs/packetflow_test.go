@@ -12,6 +12,8 @@ import (
 	utiliptables "k8s.io/kubernetes/pkg/util/iptables"
 
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/desired"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/internal/fixture"
 )
 
 // A packet tracer over the fake kernel: it reads what the proxier programmed (the iptables
@@ -108,7 +110,7 @@ func readFlowKernel(t testing.TB, e *env) *flowKernel {
 		rs:     map[kipvs.Key][]kipvs.RealServerStatus{},
 		local:  map[netip.Addr]bool{},
 	}
-	for _, table := range []string{TableNAT, TableFilter} {
+	for _, table := range []string{desired.TableNAT, desired.TableFilter} {
 		var buf bytes.Buffer
 		if err := e.ipt.FakeIPTables.SaveInto(utiliptables.Table(table), &buf); err != nil {
 			t.Fatalf("saving %s: %v", table, err)
@@ -504,7 +506,7 @@ func (k *flowKernel) markValue(rule, s string) (uint32, uint32) {
 
 // words splits a saved rule into its arguments; a double-quoted argument may hold spaces.
 func (k *flowKernel) words(rule string) []string {
-	w, err := splitRestoreWords(rule)
+	w, err := fixture.SplitRestoreWords(rule)
 	if err != nil {
 		k.t.Fatalf("cannot split rule %s: %v", rule, err)
 	}
@@ -706,7 +708,7 @@ func (k *flowKernel) inSet(rule, name, flags string, p *flowPkt) bool {
 				hit = hit && a == addr(dirs[i])
 			case dim == "net":
 				hit = hit && k.prefix(rule, parts[i]).Contains(addr(dirs[i]))
-			case dim == "port" && s.typ == TypeBitmapPort:
+			case dim == "port" && s.typ == desired.TypeBitmapPort:
 				hit = hit && parts[i] == strconv.Itoa(int(port(dirs[i])))
 			case dim == "port":
 				proto, num, found := strings.Cut(parts[i], ":")
@@ -758,20 +760,20 @@ func fatalOf(t *testing.T, fn func(tb testing.TB)) (msg string) {
 func TestPacketFlowRefusesWhatItDoesNotModel(t *testing.T) {
 	const anchor = `-A KUBE-SERVICES -s 127.0.0.0/8 -j RETURN`
 	for name, extra := range map[string]struct{ table, rule string }{
-		"unknown match module": {TableNAT, `-A KUBE-SERVICES -m statistic --mode random --probability 0.5 -j RETURN`},
-		"unknown target":       {TableNAT, `-A KUBE-SERVICES -d 10.96.0.99/32 -j DNAT --to-destination 10.244.1.5:8080`},
-		"unknown address type": {TableNAT, `-A KUBE-SERVICES -m addrtype --dst-type UNICAST -j RETURN`},
-		"set flags not matching the set's dimensions": {TableNAT,
+		"unknown match module": {desired.TableNAT, `-A KUBE-SERVICES -m statistic --mode random --probability 0.5 -j RETURN`},
+		"unknown target":       {desired.TableNAT, `-A KUBE-SERVICES -d 10.96.0.99/32 -j DNAT --to-destination 10.244.1.5:8080`},
+		"unknown address type": {desired.TableNAT, `-A KUBE-SERVICES -m addrtype --dst-type UNICAST -j RETURN`},
+		"set flags not matching the set's dimensions": {desired.TableNAT,
 			`-A KUBE-SERVICES -m set --match-set KUBE-CLUSTER-IP dst -j RETURN`},
-		"option of a module not loaded": {TableNAT, `-A KUBE-SERVICES --dport 80 -j RETURN`},
-		"MASQUERADE with a port range":  {TableNAT, `-A KUBE-POSTROUTING -j MASQUERADE --to-ports 1024-2047`},
-		"unknown option":                {TableFilter, `-A KUBE-FORWARD -f -j ACCEPT`},
+		"option of a module not loaded": {desired.TableNAT, `-A KUBE-SERVICES --dport 80 -j RETURN`},
+		"MASQUERADE with a port range":  {desired.TableNAT, `-A KUBE-POSTROUTING -j MASQUERADE --to-ports 1024-2047`},
+		"unknown option":                {desired.TableFilter, `-A KUBE-FORWARD -f -j ACCEPT`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := flowEnv(t, nil)
 			e.start(flowWeb()...)
 			line := anchor
-			if extra.table == TableFilter {
+			if extra.table == desired.TableFilter {
 				line = `-A KUBE-SOURCE-RANGES-FIREWALL -j DROP`
 			}
 			editTable(t, e, extra.table, line, line+"\n"+extra.rule)

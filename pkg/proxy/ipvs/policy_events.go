@@ -5,6 +5,8 @@ import (
 	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/desired"
 )
 
 // Every node's kube-proxy sees every Service and makes the same decision about most of what
@@ -26,17 +28,17 @@ const (
 )
 
 // reportedPerNode reasons depend on this node; every other decision is the cluster's.
-func reportedPerNode(r Reason) bool { return r == ReasonHostListener }
+func reportedPerNode(r desired.Reason) bool { return r == desired.ReasonHostListener }
 
 // decisionEvent emits the Event of a new decision, on this node if it is the one to report it.
-func (p *Proxier) decisionEvent(svc types.NamespacedName, d AddressDecision, reason, note string) {
+func (p *Proxier) decisionEvent(svc types.NamespacedName, d desired.AddressDecision, reason, note string) {
 	if reportedPerNode(d.Reason) {
 		p.serviceEvent(svc, reason, note+" (node "+p.nodeName+")")
 		return
 	}
 	// The owner of a node address does not refuse it: it cannot be the reporter.
 	exclude := ""
-	if d.Reason == ReasonNodeAddress {
+	if d.Reason == desired.ReasonNodeAddress {
 		exclude = d.Detail
 	}
 	if p.policy.reporter(svc, exclude) != p.nodeName {

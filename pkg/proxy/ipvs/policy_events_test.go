@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/sockdiag"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/desired"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/internal/fixture"
 )
 
 // TestClusterWideDecisionReportedOnce: five nodes' proxiers see the same bad Services. A
@@ -22,11 +24,11 @@ func TestClusterWideDecisionReportedOnce(t *testing.T) {
 	}
 	var svcs []*v1.Service
 	for i := range 20 {
-		svc := service(fmt.Sprintf("bad%d", i), fmt.Sprintf("10.96.1.%d", i+1), externalIPs("127.0.0.1"))
+		svc := fixture.Service(fmt.Sprintf("bad%d", i), fmt.Sprintf("10.96.1.%d", i+1), fixture.ExternalIPs("127.0.0.1"))
 		svc.UID = types.UID(fmt.Sprintf("uid-%d", i))
 		svcs = append(svcs, svc)
 	}
-	perNode := service("kubelet-grab", "10.96.2.1", externalIPs("192.168.0.10"), func(s *v1.Service) { s.Spec.Ports[0].Port = 10250 })
+	perNode := fixture.Service("kubelet-grab", "10.96.2.1", fixture.ExternalIPs("192.168.0.10"), func(s *v1.Service) { s.Spec.Ports[0].Port = 10250 })
 
 	total := map[string]int{}
 	reporters := map[string]bool{}
@@ -82,7 +84,7 @@ func TestLongAnnotationValueEventKept(t *testing.T) {
 	e, rec := policyEnv(t, nil)
 	long := strings.Repeat("é", 4096)
 	svc := lbService("lb", "10.96.0.90", func(s *v1.Service) {
-		s.Annotations = map[string]string{AnnotationBindLBIngress: long}
+		s.Annotations = map[string]string{desired.AnnotationBindLBIngress: long}
 	})
 	e.start(svc)
 	evs := drain(rec)

@@ -14,6 +14,7 @@ import (
 	"k8s.io/kubernetes/pkg/proxy"
 
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/forkconfig"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/desired"
 )
 
 // Fork metrics of the policies.
@@ -49,12 +50,12 @@ type policyState struct {
 	// byPort are the decisions of each service port's last desired state; ports indexes them
 	// by Service; touched are the Services whose decisions may have changed since the last
 	// report; reported is what was last reported per Service.
-	byPort   map[proxy.ServicePortName][]AddressDecision
+	byPort   map[proxy.ServicePortName][]desired.AddressDecision
 	ports    map[types.NamespacedName]sets.Set[proxy.ServicePortName]
 	uids     map[types.NamespacedName]types.UID
 	touched  sets.Set[types.NamespacedName]
-	reported map[types.NamespacedName]sets.Set[AddressDecision]
-	counts   map[Reason]int
+	reported map[types.NamespacedName]sets.Set[desired.AddressDecision]
+	counts   map[desired.Reason]int
 }
 
 func newPolicyState(family v1.IPFamily, nodeName string, fork forkconfig.Config) *policyState {
@@ -65,12 +66,12 @@ func newPolicyState(family v1.IPFamily, nodeName string, fork forkconfig.Config)
 		restrict:         len(fork.ExternalIPCIDRs) > 0,
 		allowed:          prefixesInFamily(family, forkconfig.Prefixes(fork.ExternalIPCIDRs)),
 		addrs:            buildAddrView(nodeName, nil, nil),
-		byPort:           map[proxy.ServicePortName][]AddressDecision{},
+		byPort:           map[proxy.ServicePortName][]desired.AddressDecision{},
 		ports:            map[types.NamespacedName]sets.Set[proxy.ServicePortName]{},
 		uids:             map[types.NamespacedName]types.UID{},
 		touched:          sets.New[types.NamespacedName](),
-		reported:         map[types.NamespacedName]sets.Set[AddressDecision]{},
-		counts:           map[Reason]int{},
+		reported:         map[types.NamespacedName]sets.Set[desired.AddressDecision]{},
+		counts:           map[desired.Reason]int{},
 	}
 	return s
 }
@@ -78,7 +79,7 @@ func newPolicyState(family v1.IPFamily, nodeName string, fork forkconfig.Config)
 func prefixesInFamily(family v1.IPFamily, ps []netip.Prefix) []netip.Prefix {
 	var out []netip.Prefix
 	for _, p := range ps {
-		if inFamily(family, p.Addr()) {
+		if desired.InFamily(family, p.Addr()) {
 			out = append(out, p)
 		}
 	}
@@ -86,7 +87,7 @@ func prefixesInFamily(family v1.IPFamily, ps []netip.Prefix) []netip.Prefix {
 }
 
 // fill puts the policies' inputs into a NodeContext.
-func (s *policyState) fill(ctx *NodeContext) {
+func (s *policyState) fill(ctx *desired.NodeContext) {
 	ctx.LBIngressUnboundByDefault = s.unboundByDefault
 	ctx.OwnNodeAddresses = s.addrs.ownAddrs
 	ctx.OtherNodeAddresses = s.addrs.otherNodes
@@ -106,7 +107,7 @@ func (p *Proxier) applyForkContext() {
 
 // notePolicyDecisions records the decisions of a service port's new desired state (sp nil:
 // the service port is gone).
-func (p *Proxier) notePolicyDecisions(name proxy.ServicePortName, sp proxy.ServicePort, decisions []AddressDecision) {
+func (p *Proxier) notePolicyDecisions(name proxy.ServicePortName, sp proxy.ServicePort, decisions []desired.AddressDecision) {
 	s := p.policy
 	svc := name.NamespacedName
 	old, had := s.byPort[name]
@@ -130,8 +131,8 @@ func (p *Proxier) notePolicyDecisions(name proxy.ServicePortName, sp proxy.Servi
 			s.ports[svc] = sets.New[proxy.ServicePortName]()
 		}
 		s.ports[svc].Insert(name)
-		if info, ok := sp.(*servicePortInfo); ok {
-			s.uids[svc] = info.uid
+		if uid, ok := desired.ServiceUID(sp); ok {
+			s.uids[svc] = uid
 		}
 	}
 	s.touched.Insert(svc)
@@ -148,7 +149,7 @@ func (p *Proxier) reportPolicyDecisions(logger klog.Logger) {
 	touched := s.touched.UnsortedList()
 	sort.Slice(touched, func(i, j int) bool { return touched[i].String() < touched[j].String() })
 	for _, svc := range touched {
-		now := sets.New[AddressDecision]()
+		now := sets.New[desired.AddressDecision]()
 		for name := range s.ports[svc] {
 			now.Insert(s.byPort[name]...)
 		}
@@ -171,22 +172,22 @@ func (p *Proxier) reportPolicyDecisions(logger klog.Logger) {
 	s.touched = sets.New[types.NamespacedName]()
 
 	family := string(p.family)
-	lbIngressUnbound.WithLabelValues(family).Set(float64(s.counts[ReasonUnboundByAnnotation] + s.counts[ReasonUnboundByDefault]))
+	lbIngressUnbound.WithLabelValues(family).Set(float64(s.counts[desired.ReasonUnboundByAnnotation] + s.counts[desired.ReasonUnboundByDefault]))
 	for _, r := range guardReasons {
 		refusedAddresses.WithLabelValues(family, string(r)).Set(float64(s.counts[r]))
 	}
 }
 
-func sortedDecisions(ds sets.Set[AddressDecision]) []AddressDecision {
+func sortedDecisions(ds sets.Set[desired.AddressDecision]) []desired.AddressDecision {
 	out := ds.UnsortedList()
 	sort.Slice(out, func(i, j int) bool { return fmt.Sprint(out[i]) < fmt.Sprint(out[j]) })
 	return out
 }
 
-func (p *Proxier) reportDecision(logger klog.Logger, svc types.NamespacedName, d AddressDecision, added bool) {
+func (p *Proxier) reportDecision(logger klog.Logger, svc types.NamespacedName, d desired.AddressDecision, added bool) {
 	ref := klog.KRef(svc.Namespace, svc.Name)
 	switch {
-	case d.Reason == ReasonUnboundByAnnotation || d.Reason == ReasonUnboundByDefault:
+	case d.Reason == desired.ReasonUnboundByAnnotation || d.Reason == desired.ReasonUnboundByDefault:
 		if added {
 			logger.V(2).Info("Load balancer ingress IP not bound by policy", "service", ref, "ip", d.Address, "reason", d.Reason)
 		} else {
@@ -196,10 +197,10 @@ func (p *Proxier) reportDecision(logger klog.Logger, svc types.NamespacedName, d
 	case !added:
 		logger.Info("Address no longer refused", "service", ref, "source", d.Source, "address", d.Address, "reason", d.Reason)
 		return
-	case d.Reason == ReasonInvalidPort:
+	case d.Reason == desired.ReasonInvalidPort:
 		logger.Info("Skipping endpoint with an invalid port", "service", ref, "endpoint", d.Address)
 		p.decisionEvent(svc, d, "InvalidEndpoint", fmt.Sprintf("Endpoint %s has a port outside 1-65535; skipped", d.Address))
-	case d.Reason == ReasonInvalidAnnotation:
+	case d.Reason == desired.ReasonInvalidAnnotation:
 		logger.Info("Ignoring invalid annotation value", "service", ref, "annotation", d.Detail, "value", shorten(d.Address, maxLoggedValue))
 		p.decisionEvent(svc, d, "InvalidAnnotation", fmt.Sprintf("Annotation %s has invalid value %q (want \"true\" or \"false\"); ignored, the next binding rule applies",
 			d.Detail, shorten(d.Address, maxEventValue)))
@@ -210,33 +211,33 @@ func (p *Proxier) reportDecision(logger klog.Logger, svc types.NamespacedName, d
 }
 
 // explain is the human reason of a refusal, for the Event.
-func explain(d AddressDecision) string {
+func explain(d desired.AddressDecision) string {
 	switch d.Reason {
-	case ReasonInvalid:
+	case desired.ReasonInvalid:
 		return "not an IP address"
-	case ReasonWrongFamily:
+	case desired.ReasonWrongFamily:
 		return "not of an IP family of the Service"
-	case ReasonUnspecified:
+	case desired.ReasonUnspecified:
 		return "the unspecified address"
-	case ReasonLoopback:
+	case desired.ReasonLoopback:
 		return "a loopback address"
-	case ReasonLinkLocal:
+	case desired.ReasonLinkLocal:
 		return "a link-local address"
-	case ReasonMulticast:
+	case desired.ReasonMulticast:
 		return "a multicast or broadcast address"
-	case ReasonAPIServer:
+	case desired.ReasonAPIServer:
 		return fmt.Sprintf("it is an apiserver endpoint (%s)", d.Detail)
-	case ReasonNodeAddress:
+	case desired.ReasonNodeAddress:
 		return fmt.Sprintf("it is an address of node %s", d.Detail)
-	case ReasonProtected:
+	case desired.ReasonProtected:
 		return fmt.Sprintf("it is inside the protected CIDR %s (--ipvs-protected-cidrs)", d.Detail)
-	case ReasonNotAllowed:
+	case desired.ReasonNotAllowed:
 		return "it is outside --ipvs-external-ip-cidrs"
-	case ReasonClusterIP:
+	case desired.ReasonClusterIP:
 		return "it is the cluster IP of a Service"
-	case ReasonServiceCIDR:
+	case desired.ReasonServiceCIDR:
 		return fmt.Sprintf("it is inside the service CIDR %s", d.Detail)
-	case ReasonHostListener:
+	case desired.ReasonHostListener:
 		return fmt.Sprintf("it is this node's address and a host process listens on %s", d.Detail)
 	}
 	return string(d.Reason)
@@ -250,4 +251,11 @@ func (p *Proxier) serviceEvent(svc types.NamespacedName, reason, note string) {
 		APIVersion: "v1", Kind: "Service", Namespace: svc.Namespace, Name: svc.Name, UID: p.policy.uids[svc],
 	}
 	p.recorder.Eventf(ref, nil, v1.EventTypeWarning, reason, "Sync", "%s", shorten(note, maxEventNote))
+}
+
+// guardReasons are the refusal reasons, in the order the gauge reports them.
+var guardReasons = []desired.Reason{
+	desired.ReasonInvalid, desired.ReasonWrongFamily, desired.ReasonUnspecified, desired.ReasonLoopback, desired.ReasonLinkLocal,
+	desired.ReasonMulticast, desired.ReasonAPIServer, desired.ReasonNodeAddress, desired.ReasonProtected, desired.ReasonNotAllowed,
+	desired.ReasonClusterIP, desired.ReasonServiceCIDR, desired.ReasonHostListener,
 }

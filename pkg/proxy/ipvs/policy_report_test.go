@@ -12,6 +12,8 @@ import (
 
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/forkconfig"
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/desired"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/internal/fixture"
 )
 
 // policyEnv is a test env with the fork settings changed and a fake event recorder.
@@ -43,18 +45,18 @@ func drain(rec *events.FakeRecorder) []string {
 
 func lbService(name, clusterIP string, opts ...func(*v1.Service)) *v1.Service {
 	all := append([]func(*v1.Service){
-		loadBalancerType(30080, v1.LoadBalancerIngress{IP: "203.0.113.7"}),
-		externalLocal(31000),
+		fixture.LoadBalancer(30080, v1.LoadBalancerIngress{IP: "203.0.113.7"}),
+		fixture.ExternalLocal(31000),
 	}, opts...)
-	return service(name, clusterIP, all...)
+	return fixture.Service(name, clusterIP, all...)
 }
 
 var (
-	lbKey       = key("203.0.113.7", kipvs.TCP, 80)
-	lbNodePort  = key("192.168.0.10", kipvs.TCP, 30080)
+	lbKey       = fixture.Key("203.0.113.7", kipvs.TCP, 80)
+	lbNodePort  = fixture.Key("192.168.0.10", kipvs.TCP, 30080)
 	lbEntry     = "203.0.113.7,tcp:80"
 	nodeBAddr   = "192.168.0.11"
-	nodeBKey    = key(nodeBAddr, kipvs.TCP, 80)
+	nodeBKey    = fixture.Key(nodeBAddr, kipvs.TCP, 80)
 	extIPEntry  = nodeBAddr + ",tcp:80"
 	apiEndpoint = netip.MustParseAddrPort("192.168.0.10:6443")
 )
@@ -78,7 +80,7 @@ func TestLBIngressUnboundByGlobalDefault(t *testing.T) {
 	RegisterMetrics()
 	e, _ := policyEnv(t, func(c *forkconfig.Config) { c.BindLoadBalancerIngress = false })
 	svc := lbService("lb", "10.96.0.20")
-	e.start(svc, slice(svc, v1.IPv4Protocol, ep{ip: "10.244.2.6", node: testNode}))
+	e.start(svc, fixture.Slice(svc, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.2.6", Node: fixture.Node}))
 	if lbProgrammed(t, e) {
 		t.Errorf("LB IP programmed with --ipvs-bind-lb-ingress=false")
 	}
@@ -88,7 +90,7 @@ func TestLBIngressUnboundByGlobalDefault(t *testing.T) {
 
 	// The annotation binds it back.
 	bound := svc.DeepCopy()
-	annotate(AnnotationBindLBIngress, "true")(bound)
+	fixture.Annotate(desired.AnnotationBindLBIngress, "true")(bound)
 	e.p.OnServiceUpdate(svc, bound)
 	e.sync()
 	if !lbProgrammed(t, e) {
@@ -101,7 +103,7 @@ func TestLBIngressUnboundByGlobalDefault(t *testing.T) {
 
 func TestLBIngressAnnotations(t *testing.T) {
 	e, _ := policyEnv(t, nil)
-	unbound := lbService("lb", "10.96.0.20", annotate(AnnotationBindLBIngress, "false"))
+	unbound := lbService("lb", "10.96.0.20", fixture.Annotate(desired.AnnotationBindLBIngress, "false"))
 	e.start(unbound)
 	if lbProgrammed(t, e) {
 		t.Errorf("annotation false: LB IP programmed")
@@ -122,7 +124,7 @@ func TestLBIngressAnnotations(t *testing.T) {
 		t.Errorf("ipMode Proxy: LB IP programmed")
 	}
 	forced := proxied.DeepCopy()
-	annotate(AnnotationBindLBIngress, "true")(forced)
+	fixture.Annotate(desired.AnnotationBindLBIngress, "true")(forced)
 	e.p.OnServiceUpdate(proxied, forced)
 	e.sync()
 	if !lbProgrammed(t, e) {
@@ -132,7 +134,7 @@ func TestLBIngressAnnotations(t *testing.T) {
 
 func TestInvalidAnnotationEventOncePerChange(t *testing.T) {
 	e, rec := policyEnv(t, nil)
-	svc := lbService("lb", "10.96.0.20", annotate(AnnotationBindLBIngress, "yes"), func(s *v1.Service) {
+	svc := lbService("lb", "10.96.0.20", fixture.Annotate(desired.AnnotationBindLBIngress, "yes"), func(s *v1.Service) {
 		// Two ports: still one Event for the Service.
 		s.Spec.Ports = append(s.Spec.Ports, v1.ServicePort{Name: "q", Port: 81, Protocol: v1.ProtocolTCP, NodePort: 30081})
 	})
@@ -148,7 +150,7 @@ func TestInvalidAnnotationEventOncePerChange(t *testing.T) {
 	touched.Labels = map[string]string{"x": "y"}
 	e.p.OnServiceUpdate(svc, touched)
 	e.sync()
-	e.p.OnNodeAddresses("node-c", []netip.Addr{addr("192.168.0.12")})
+	e.p.OnNodeAddresses("node-c", []netip.Addr{fixture.Addr("192.168.0.12")})
 	e.sync()
 	// One port goes: the Service's decisions are the same.
 	onePort := touched.DeepCopy()
@@ -162,7 +164,7 @@ func TestInvalidAnnotationEventOncePerChange(t *testing.T) {
 	}
 	// A new invalid value is a change: one more Event.
 	changed := touched.DeepCopy()
-	changed.Annotations[AnnotationBindLBIngress] = "no"
+	changed.Annotations[desired.AnnotationBindLBIngress] = "no"
 	e.p.OnServiceUpdate(touched, changed)
 	e.sync()
 	e.sync()
@@ -174,24 +176,24 @@ func TestInvalidAnnotationEventOncePerChange(t *testing.T) {
 func TestExternalIPOfAnotherNodeRefusedUntilNodeDeleted(t *testing.T) {
 	RegisterMetrics()
 	e, rec := policyEnv(t, nil)
-	e.p.OnNodeAddresses(testNode, []netip.Addr{nodeIP4})
-	e.p.OnNodeAddresses("node-b", []netip.Addr{addr(nodeBAddr), addr("fd00:1::11")})
-	svc := service("ext", "10.96.0.30", externalIPs(nodeBAddr))
-	e.start(svc, slice(svc, v1.IPv4Protocol, ep{ip: "10.244.1.5", node: "node-b"}))
+	e.p.OnNodeAddresses(fixture.Node, []netip.Addr{fixture.NodeIP4})
+	e.p.OnNodeAddresses("node-b", []netip.Addr{fixture.Addr(nodeBAddr), fixture.Addr("fd00:1::11")})
+	svc := fixture.Service("ext", "10.96.0.30", fixture.ExternalIPs(nodeBAddr))
+	e.start(svc, fixture.Slice(svc, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.5", Node: "node-b"}))
 	refused := func() bool {
 		return !e.bound()[nodeBAddr] && !e.hasVirtualServer(nodeBKey) && !e.entries("KUBE-EXTERNAL-IP")[extIPEntry] && !e.entries("KUBE-IPVS-IPS")[nodeBAddr]
 	}
 	if !refused() {
 		t.Fatalf("another node's address is programmed: bound %v", e.bound())
 	}
-	if !e.hasVirtualServer(key("10.96.0.30", kipvs.TCP, 80)) {
+	if !e.hasVirtualServer(fixture.Key("10.96.0.30", kipvs.TCP, 80)) {
 		t.Errorf("the cluster IP should still be served")
 	}
-	if v, _ := testutil.GetGaugeMetricValue(refusedAddresses.WithLabelValues("IPv4", string(ReasonNodeAddress))); v != 1 {
+	if v, _ := testutil.GetGaugeMetricValue(refusedAddresses.WithLabelValues("IPv4", string(desired.ReasonNodeAddress))); v != 1 {
 		t.Errorf("refused_addresses{node-address} = %v, want 1", v)
 	}
 	e.verifySync()
-	e.p.OnNodeAddresses("node-b", []netip.Addr{addr(nodeBAddr)}) // an IPv6 change only
+	e.p.OnNodeAddresses("node-b", []netip.Addr{fixture.Addr(nodeBAddr)}) // an IPv6 change only
 	e.sync()
 	evs := drain(rec)
 	if len(evs) != 1 || !strings.Contains(evs[0], "AddressRefused") || !strings.Contains(evs[0], nodeBAddr) || !strings.Contains(evs[0], "node-b") {
@@ -203,11 +205,11 @@ func TestExternalIPOfAnotherNodeRefusedUntilNodeDeleted(t *testing.T) {
 	if !e.bound()[nodeBAddr] || !e.hasVirtualServer(nodeBKey) || !e.entries("KUBE-EXTERNAL-IP")[extIPEntry] {
 		t.Errorf("after node-b is deleted the externalIP should be served as upstream: bound %v", e.bound())
 	}
-	if v, _ := testutil.GetGaugeMetricValue(refusedAddresses.WithLabelValues("IPv4", string(ReasonNodeAddress))); v != 0 {
+	if v, _ := testutil.GetGaugeMetricValue(refusedAddresses.WithLabelValues("IPv4", string(desired.ReasonNodeAddress))); v != 0 {
 		t.Errorf("refused_addresses{node-address} = %v, want 0", v)
 	}
 	// The node comes back: refused again, and reported again.
-	e.p.OnNodeAddresses("node-b", []netip.Addr{addr(nodeBAddr)})
+	e.p.OnNodeAddresses("node-b", []netip.Addr{fixture.Addr(nodeBAddr)})
 	e.sync()
 	if !refused() {
 		t.Errorf("node-b is back: its address should be refused again")
@@ -218,7 +220,7 @@ func TestExternalIPOfAnotherNodeRefusedUntilNodeDeleted(t *testing.T) {
 	// The Service goes: nothing is refused any more.
 	e.p.OnServiceDelete(svc)
 	e.sync()
-	if v, _ := testutil.GetGaugeMetricValue(refusedAddresses.WithLabelValues("IPv4", string(ReasonNodeAddress))); v != 0 {
+	if v, _ := testutil.GetGaugeMetricValue(refusedAddresses.WithLabelValues("IPv4", string(desired.ReasonNodeAddress))); v != 0 {
 		t.Errorf("refused_addresses{node-address} = %v after the Service is deleted, want 0", v)
 	}
 }
@@ -227,22 +229,22 @@ func TestAPIServerEndpointNeverCaptured(t *testing.T) {
 	e, rec := policyEnv(t, nil)
 	e.p.OnAPIServerEndpoints([]netip.AddrPort{apiEndpoint, netip.MustParseAddrPort("172.16.0.1:443")})
 	// This node's address, on the apiserver's port and on another.
-	svc := service("grab", "10.96.0.40", externalIPs("192.168.0.10", "172.16.0.1"), func(s *v1.Service) {
+	svc := fixture.Service("grab", "10.96.0.40", fixture.ExternalIPs("192.168.0.10", "172.16.0.1"), func(s *v1.Service) {
 		s.Spec.Ports[0].Port = 6443
 		s.Spec.Ports = append(s.Spec.Ports, v1.ServicePort{Name: "other", Port: 8888, Protocol: v1.ProtocolTCP})
 	})
-	lb := service("lbgrab", "10.96.0.41", loadBalancerType(30090, v1.LoadBalancerIngress{IP: "192.168.0.10"}), func(s *v1.Service) { s.Spec.Ports[0].Port = 6443 })
+	lb := fixture.Service("lbgrab", "10.96.0.41", fixture.LoadBalancer(30090, v1.LoadBalancerIngress{IP: "192.168.0.10"}), func(s *v1.Service) { s.Spec.Ports[0].Port = 6443 })
 	e.start(svc, lb)
-	if e.hasVirtualServer(key("192.168.0.10", kipvs.TCP, 6443)) {
+	if e.hasVirtualServer(fixture.Key("192.168.0.10", kipvs.TCP, 6443)) {
 		t.Errorf("the apiserver endpoint 192.168.0.10:6443 is captured by a virtual server")
 	}
 	if e.entries("KUBE-EXTERNAL-IP")["192.168.0.10,tcp:6443"] || e.entries("KUBE-LOAD-BALANCER")["192.168.0.10,tcp:6443"] {
 		t.Errorf("ipset entries for the apiserver endpoint")
 	}
-	if !e.hasVirtualServer(key("192.168.0.10", kipvs.TCP, 8888)) || e.bound()["192.168.0.10"] {
+	if !e.hasVirtualServer(fixture.Key("192.168.0.10", kipvs.TCP, 8888)) || e.bound()["192.168.0.10"] {
 		t.Errorf("this node's address on port 8888 should be served unbound, as upstream")
 	}
-	if e.hasVirtualServer(key("172.16.0.1", kipvs.TCP, 8888)) || e.bound()["172.16.0.1"] {
+	if e.hasVirtualServer(fixture.Key("172.16.0.1", kipvs.TCP, 8888)) || e.bound()["172.16.0.1"] {
 		t.Errorf("an apiserver address elsewhere should be refused on every port")
 	}
 	// One event per Service and address (the 8888 port refuses 172.16.0.1 too: same event).
@@ -253,7 +255,7 @@ func TestAPIServerEndpointNeverCaptured(t *testing.T) {
 	// The apiserver moves away: served again.
 	e.p.OnAPIServerEndpoints(nil)
 	e.sync()
-	if !e.hasVirtualServer(key("192.168.0.10", kipvs.TCP, 6443)) || !e.bound()["172.16.0.1"] {
+	if !e.hasVirtualServer(fixture.Key("192.168.0.10", kipvs.TCP, 6443)) || !e.bound()["172.16.0.1"] {
 		t.Errorf("without apiserver endpoints the addresses should be served as upstream")
 	}
 }
@@ -263,32 +265,32 @@ func TestProtectedAndAllowedCIDRs(t *testing.T) {
 		c.ProtectedCIDRs = []string{"10.10.0.0/24", "fd00:10::/64"}
 		c.ExternalIPCIDRs = []string{"198.51.100.0/24"}
 	})
-	svc := service("ext", "10.96.0.50", externalIPs("10.10.0.5", "198.51.100.1", "203.0.113.1"),
-		loadBalancerType(30050, v1.LoadBalancerIngress{IP: "10.10.0.6"}, v1.LoadBalancerIngress{IP: "203.0.113.2"}))
+	svc := fixture.Service("ext", "10.96.0.50", fixture.ExternalIPs("10.10.0.5", "198.51.100.1", "203.0.113.1"),
+		fixture.LoadBalancer(30050, v1.LoadBalancerIngress{IP: "10.10.0.6"}, v1.LoadBalancerIngress{IP: "203.0.113.2"}))
 	e.start(svc)
 	got := e.bound()
 	for ip, want := range map[string]bool{"10.10.0.5": false, "198.51.100.1": true, "203.0.113.1": false, "10.10.0.6": false, "203.0.113.2": true} {
-		if got[ip] != want || e.hasVirtualServer(key(ip, kipvs.TCP, 80)) != want {
-			t.Errorf("%s: bound=%v vs=%v, want %v", ip, got[ip], e.hasVirtualServer(key(ip, kipvs.TCP, 80)), want)
+		if got[ip] != want || e.hasVirtualServer(fixture.Key(ip, kipvs.TCP, 80)) != want {
+			t.Errorf("%s: bound=%v vs=%v, want %v", ip, got[ip], e.hasVirtualServer(fixture.Key(ip, kipvs.TCP, 80)), want)
 		}
 	}
 }
 
 func TestDualStackProxierForwardsClusterAddresses(t *testing.T) {
-	p4 := &Proxier{family: v1.IPv4Protocol, intake: newClusterIntake(v1.IPv4Protocol, testNode)}
-	p6 := &Proxier{family: v1.IPv6Protocol, intake: newClusterIntake(v1.IPv6Protocol, testNode)}
+	p4 := &Proxier{family: v1.IPv4Protocol, intake: newClusterIntake(v1.IPv4Protocol, fixture.Node)}
+	p6 := &Proxier{family: v1.IPv6Protocol, intake: newClusterIntake(v1.IPv6Protocol, fixture.Node)}
 	d := newDualStackProxier(p4, p6)
 	var h ClusterAddressHandler = d
-	h.OnNodeAddresses("node-b", []netip.Addr{addr("192.168.0.11"), addr("fd00:1::11")})
+	h.OnNodeAddresses("node-b", []netip.Addr{fixture.Addr("192.168.0.11"), fixture.Addr("fd00:1::11")})
 	h.OnAPIServerEndpoints([]netip.AddrPort{apiEndpoint, netip.MustParseAddrPort("[fd00:1::10]:6443")})
 	v4, v6 := p4.intake.take().view, p6.intake.take().view
 	if v4 == nil || v6 == nil {
 		t.Fatalf("a cluster address change must reach the next sync")
 	}
-	if v4.otherNodes[addr("192.168.0.11")] != "node-b" || v6.otherNodes[addr("fd00:1::11")] != "node-b" {
+	if v4.otherNodes[fixture.Addr("192.168.0.11")] != "node-b" || v6.otherNodes[fixture.Addr("fd00:1::11")] != "node-b" {
 		t.Errorf("node addresses not given to both families: %v %v", v4.otherNodes, v6.otherNodes)
 	}
-	if _, ok := v4.otherNodes[addr("fd00:1::11")]; ok {
+	if _, ok := v4.otherNodes[fixture.Addr("fd00:1::11")]; ok {
 		t.Errorf("the IPv4 proxier holds an IPv6 address")
 	}
 	if !v4.apiEndpoints[apiEndpoint] || !v6.apiEndpoints[netip.MustParseAddrPort("[fd00:1::10]:6443")] || len(v4.apiEndpoints) != 1 {
@@ -311,30 +313,30 @@ func TestDualStackProxierForwardsClusterAddresses(t *testing.T) {
 func TestClusterIPTakeoverRefused(t *testing.T) {
 	RegisterMetrics()
 	e, rec := policyEnv(t, nil)
-	kubernetes := service("kubernetes", "10.96.0.1", func(s *v1.Service) {
+	kubernetes := fixture.Service("kubernetes", "10.96.0.1", func(s *v1.Service) {
 		s.Namespace = "default"
 		s.Spec.Ports[0].Port = 443
 	})
-	thief := service("thief", "10.96.0.99", externalIPs("10.96.0.1", "10.96.200.200"), func(s *v1.Service) {
+	thief := fixture.Service("thief", "10.96.0.99", fixture.ExternalIPs("10.96.0.1", "10.96.200.200"), func(s *v1.Service) {
 		s.Namespace = "aaa"
 		s.Spec.Ports[0].Port = 443
 	})
-	lbThief := service("lbthief", "10.96.0.98", loadBalancerType(30443, v1.LoadBalancerIngress{IP: "10.96.0.1"}), func(s *v1.Service) {
+	lbThief := fixture.Service("lbthief", "10.96.0.98", fixture.LoadBalancer(30443, v1.LoadBalancerIngress{IP: "10.96.0.1"}), func(s *v1.Service) {
 		s.Namespace = "aaa"
 		s.Spec.Ports[0].Port = 443
 	})
 	e.p.OnServiceCIDRsChanged([]string{"10.96.0.0/16", "fd00:96::/112"})
-	e.start(kubernetes, slice(kubernetes, v1.IPv4Protocol, ep{ip: "192.168.0.10", node: testNode}),
-		thief, slice(thief, v1.IPv4Protocol, ep{ip: "10.244.9.9", node: "node-b"}),
-		lbThief, slice(lbThief, v1.IPv4Protocol, ep{ip: "10.244.9.8", node: "node-b"}))
-	k := key("10.96.0.1", kipvs.TCP, 443)
+	e.start(kubernetes, fixture.Slice(kubernetes, v1.IPv4Protocol, fixture.Endpoint{IP: "192.168.0.10", Node: fixture.Node}),
+		thief, fixture.Slice(thief, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.9.9", Node: "node-b"}),
+		lbThief, fixture.Slice(lbThief, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.9.8", Node: "node-b"}))
+	k := fixture.Key("10.96.0.1", kipvs.TCP, 443)
 	if got := e.realServers(k); len(got) != 1 || got["192.168.0.10:8080"] != 1 {
 		t.Errorf("the apiserver's virtual server has real servers %v, want only the apiserver", got)
 	}
 	if e.entries("KUBE-EXTERNAL-IP")["10.96.0.1,tcp:443"] || e.entries("KUBE-LOAD-BALANCER")["10.96.0.1,tcp:443"] {
 		t.Errorf("ipset entries for the stolen cluster IP")
 	}
-	if e.hasVirtualServer(key("10.96.200.200", kipvs.TCP, 443)) || e.bound()["10.96.200.200"] {
+	if e.hasVirtualServer(fixture.Key("10.96.200.200", kipvs.TCP, 443)) || e.bound()["10.96.200.200"] {
 		t.Errorf("an unallocated address of the service CIDR is served as an externalIP")
 	}
 	evs := strings.Join(drain(rec), "\n")
@@ -343,7 +345,7 @@ func TestClusterIPTakeoverRefused(t *testing.T) {
 			t.Errorf("events do not mention %q:\n%s", want, evs)
 		}
 	}
-	if v, _ := testutil.GetGaugeMetricValue(refusedAddresses.WithLabelValues("IPv4", string(ReasonClusterIP))); v != 2 {
+	if v, _ := testutil.GetGaugeMetricValue(refusedAddresses.WithLabelValues("IPv4", string(desired.ReasonClusterIP))); v != 2 {
 		t.Errorf("refused_addresses{cluster-ip} = %v, want 2 (thief and lbthief)", v)
 	}
 

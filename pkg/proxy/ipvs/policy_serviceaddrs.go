@@ -7,7 +7,8 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/kubernetes/pkg/proxy"
-	netutils "k8s.io/utils/net"
+
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/desired"
 )
 
 // An externalIP or LoadBalancer ingress IP that is another Service's cluster IP claims the
@@ -45,8 +46,8 @@ func (s *serviceAddrs) update(name proxy.ServicePortName, sp proxy.ServicePort, 
 	var clusterIP netip.Addr
 	var named []netip.Addr
 	if sp != nil {
-		clusterIP, _ = addrOf(sp.ClusterIP())
-		named = namedAddresses(sp)
+		clusterIP, _ = desired.AddrOf(sp.ClusterIP())
+		named = desired.NamedAddresses(sp)
 	}
 
 	if old, ok := s.portClusterIP[name]; !ok || old != clusterIP {
@@ -105,30 +106,9 @@ func (s *serviceAddrs) setCIDRs(cidrs []netip.Prefix) bool {
 }
 
 // fill puts the index into a NodeContext (shared read-only).
-func (s *serviceAddrs) fill(ctx *NodeContext) {
+func (s *serviceAddrs) fill(ctx *desired.NodeContext) {
 	ctx.ClusterIPs = s.clusterIPs
 	ctx.ServiceCIDRs = s.cidrs
-}
-
-// namedAddresses are the addresses a service port names as externalIPs or LoadBalancer
-// ingress IPs, in every family, sorted and without duplicates.
-func namedAddresses(sp proxy.ServicePort) []netip.Addr {
-	v := portView("", sp)
-	var out []netip.Addr
-	add := func(raw string) {
-		if ip := netutils.ParseIPSloppy(raw); ip != nil {
-			a, _ := netip.AddrFromSlice(ip)
-			out = append(out, a.Unmap())
-		}
-	}
-	for _, raw := range v.externalIPs {
-		add(raw)
-	}
-	for _, ing := range v.ingress {
-		add(ing.ip)
-	}
-	slices.SortFunc(out, netip.Addr.Compare)
-	return slices.Compact(out)
 }
 
 // serviceCIDRsIn parses the service CIDRs the ServiceCIDR informer gives (every family) and
@@ -137,10 +117,22 @@ func serviceCIDRsIn(family v1.IPFamily, cidrs []string) []netip.Prefix {
 	var out []netip.Prefix
 	for _, c := range cidrs {
 		p, err := netip.ParsePrefix(c)
-		if err != nil || !inFamily(family, p.Addr().Unmap()) {
+		if err != nil || !desired.InFamily(family, p.Addr().Unmap()) {
 			continue
 		}
 		out = append(out, p.Masked())
+	}
+	return out
+}
+
+// portsNamingOwnAddresses are the service ports that name one of this node's addresses as an
+// externalIP or ingress IP: the only ones a change of the host's listeners can affect.
+func (p *Proxier) portsNamingOwnAddresses(ctx *desired.NodeContext) sets.Set[proxy.ServicePortName] {
+	out := sets.New[proxy.ServicePortName]()
+	for a, ports := range p.svcAddrs.namedBy {
+		if ctx.IsOwnAddress(a) {
+			out = out.Union(ports)
+		}
 	}
 	return out
 }

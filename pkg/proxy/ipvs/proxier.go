@@ -34,8 +34,10 @@ import (
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipset"
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/netdev"
-	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgen"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgeneration"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/sockdiag"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/desired"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/reconcile"
 )
 
 // Kernel holds the adapters the proxier writes through.
@@ -47,7 +49,7 @@ type Kernel struct {
 	Conntrack conntrack.Interface
 	// RulesetGen reads the nf_tables ruleset generation; nil makes every verification read
 	// the iptables rules (iptablesread.go).
-	RulesetGen nftgen.Reader
+	RulesetGen nftgeneration.Reader
 	// Listeners reads the host's listening sockets for the address guard
 	// (policy_hostports.go); nil leaves that check out.
 	Listeners sockdiag.Interface
@@ -105,8 +107,8 @@ type Proxier struct {
 	// addressesChanged is set by the address watch: the next sync re-reads the node context.
 	addressesChanged atomic.Bool
 
-	claims     *claims
-	reconciler *reconciler
+	claims     *reconcile.Claims
+	reconciler *reconcile.Reconciler
 	// meter counts and times the kernel operations of the proxier and its reconciler.
 	meter *kernelMeter
 	// allPortsDirty makes the next sync recompute every service port (first sync, new node
@@ -115,8 +117,8 @@ type Proxier struct {
 	// needLoad makes the next sync reload the kernel state first (start, after a failure).
 	needLoad   bool
 	lastVerify time.Time
-	nodeCtx    NodeContext
-	global     GlobalState
+	nodeCtx    desired.NodeContext
+	global     desired.GlobalState
 	noLocal    map[proxy.ServicePortName]noLocalEndpoints
 	health     healthChecks
 	// policy is the LB binding policy's and address guard's state (policy_report.go).
@@ -181,7 +183,7 @@ func NewProxier(ctx context.Context, cfg Config, k Kernel, sysctl utilsysctl.Int
 		changedPorts:  sets.New[proxy.ServicePortName](),
 		svcPortMap:    proxy.ServicePortMap{},
 		endpointsMap:  proxy.EndpointsMap{},
-		claims:        newClaims(),
+		claims:        reconcile.NewClaims(),
 		reconciler:    newReconciler(cfg.Family, k, exclude),
 		meter:         meter,
 		allPortsDirty: true,
@@ -192,7 +194,7 @@ func NewProxier(ctx context.Context, cfg Config, k Kernel, sysctl utilsysctl.Int
 		policy:        newPolicyState(cfg.Family, cfg.NodeName, cfg.Fork),
 		intake:        newClusterIntake(cfg.Family, cfg.NodeName),
 		svcAddrs:      newServiceAddrs(),
-		nodeCtx: NodeContext{
+		nodeCtx: desired.NodeContext{
 			Family:    cfg.Family,
 			NodeName:  cfg.NodeName,
 			Scheduler: cfg.Proxy.IPVS.Scheduler,
@@ -209,8 +211,17 @@ func NewProxier(ctx context.Context, cfg Config, k Kernel, sysctl utilsysctl.Int
 	return p, nil
 }
 
+// newReconciler builds the reconciler of one family over k's adapters; it reports the ipset
+// entries the kernel refuses in the fork's gauge.
+func newReconciler(family v1.IPFamily, k Kernel, exclude []netip.Prefix) *reconcile.Reconciler {
+	rk := reconcile.Kernel{IPVS: k.IPVS, Netdev: k.Netdev, IPSet: k.IPSet, IPTables: k.IPTables, RulesetGen: k.RulesetGen}
+	return reconcile.New(family, rk, exclude, func(n int) {
+		ipsetEntriesRefused.WithLabelValues(string(family)).Set(float64(n))
+	})
+}
+
 func newServiceInfo(port *v1.ServicePort, svc *v1.Service, base *proxy.BaseServicePortInfo) proxy.ServicePort {
-	return newServicePortInfo(port, svc, base)
+	return desired.NewServicePortInfo(port, svc, base)
 }
 
 // onServicePortsChanged and onEndpointsChanged are the trackers' callbacks: they record
@@ -258,7 +269,7 @@ func (p *Proxier) SyncLoop() {
 // it) without waiting for the next verification. Without the subscription the verification
 // still catches every change, a period later.
 func (p *Proxier) watchAddresses(ctx context.Context) {
-	err := p.netdev.WatchAddresses(ctx, DummyDevice, func() {
+	err := p.netdev.WatchAddresses(ctx, reconcile.DummyDevice, func() {
 		p.addressesChanged.Store(true)
 		p.Sync()
 	})
@@ -350,7 +361,7 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 
 	verify := p.needLoad || time.Since(p.lastVerify) >= p.syncPeriod
 	if verify {
-		if err := p.reconciler.load(p.needLoad); err != nil {
+		if err := p.reconciler.Load(p.needLoad); err != nil {
 			p.needLoad = true
 			logger.Error(err, "Reading the kernel state failed")
 			return err
@@ -374,7 +385,7 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 	p.nodeCtx.TopologyLabels = p.topologyLabels
 	p.applyForkContext()
 	if p.allPortsDirty {
-		changed = sets.KeySet(p.svcPortMap).Union(sets.KeySet(p.claims.ports))
+		changed = sets.KeySet(p.svcPortMap).Union(p.claims.Ports())
 	}
 	// Every changed port's cluster IP is known before any port is computed, so the guard's
 	// verdicts do not depend on the order Services arrived in.
@@ -387,21 +398,21 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 		p.updatePort(name)
 	}
 	p.reportPolicyDecisions(logger)
-	if p.allPortsDirty || p.claims.setsChangedEmptiness || p.claims.blockedChanged || p.rulesStale {
-		p.global = DesiredGlobal(&GlobalConfig{
+	if p.allPortsDirty || p.claims.RulesInputsChanged() || p.rulesStale {
+		p.global = desired.DesiredGlobal(&desired.GlobalConfig{
 			Family:                   p.family,
 			MasqueradeBit:            int(*p.cfg.IPTables.MasqueradeBit),
 			MasqueradeAll:            p.cfg.Linux.MasqueradeAll,
 			LocalDetector:            p.detector,
-			NodeBlockedLoadBalancers: p.claims.blockedKeys(),
+			NodeBlockedLoadBalancers: p.claims.BlockedKeys(),
 			RandomFully:              p.fork.MasqueradeRandomFully,
 			VXLANPorts:               p.vxlanPorts,
-		}, p.claims.nonEmpty)
+		}, p.claims.NonEmpty)
 		p.rulesStale = false
 	}
 	ph.done("desired")
 
-	err := p.reconciler.apply(p.claims, p.global)
+	err := p.reconciler.Apply(p.claims, p.global)
 	ph.done("apply")
 	if err != nil {
 		// The cache may be wrong now: read the kernel again before the retry, and look at
@@ -411,14 +422,14 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 		logger.Error(err, "Syncing IPVS rules failed; will retry")
 		return err
 	}
-	p.claims.clearDirty()
+	p.claims.ClearDirty()
 	p.allPortsDirty = false
 	p.needLoad = false
 	if verify {
 		// Measured from the end of the apply: a cold start that takes longer than the sync
 		// period must not be followed at once by another full verification.
 		p.lastVerify = time.Now()
-		if err := p.reconciler.drain(p.claims); err != nil {
+		if err := p.reconciler.Drain(p.claims); err != nil {
 			p.needLoad = true
 			logger.Error(err, "Graceful termination of real servers failed; will retry")
 		}
@@ -447,8 +458,8 @@ func (p *Proxier) syncProxyRules() (retErr error) {
 // countApplyFailure counts a failed apply in upstream's failure metric of its stage: only an
 // iptables-restore that failed is an iptables restore failure.
 func countApplyFailure(family v1.IPFamily, err error) {
-	var failed *ApplyError
-	if errors.As(err, &failed) && failed.Stage == StageIPTables {
+	var failed *reconcile.ApplyError
+	if errors.As(err, &failed) && failed.Stage == reconcile.StageIPTables {
 		metrics.IPTablesRestoreFailuresTotal.WithLabelValues(string(family)).Inc()
 	}
 }
@@ -457,17 +468,17 @@ func countApplyFailure(family v1.IPFamily, err error) {
 func (p *Proxier) updatePort(name proxy.ServicePortName) {
 	sp, ok := p.svcPortMap[name]
 	if !ok {
-		p.claims.remove(name)
+		p.claims.Remove(name)
 		delete(p.noLocal, name)
 		p.health.update(name, 0)
 		p.notePolicyDecisions(name, nil, nil)
 		return
 	}
 	p.health.update(name, sp.HealthCheckNodePort())
-	in := ServicePortInput{Name: name, Port: sp, Endpoints: p.endpointsMap[name]}
-	st, blocked := desiredServicePort(&p.nodeCtx, in)
-	clusterIP, _ := addrOf(sp.ClusterIP())
-	p.claims.set(name, clusterIP, st, blocked)
+	in := desired.ServicePortInput{Name: name, Port: sp, Endpoints: p.endpointsMap[name]}
+	st, blocked := desired.ServicePort(&p.nodeCtx, in)
+	clusterIP, _ := desired.AddrOf(sp.ClusterIP())
+	p.claims.Set(name, clusterIP, st, blocked)
 	p.notePolicyDecisions(name, sp, st.Decisions)
 
 	_, local, _, any := proxy.CategorizeEndpoints(in.Endpoints, sp, p.nodeName, p.topologyLabels)
@@ -503,7 +514,7 @@ func (p *Proxier) reportNoLocalEndpoints() {
 // listeners did (which only ports naming this node's addresses depend on). The context's other
 // fields are the configuration (set once) and the cluster's inputs (applyForkContext).
 func (p *Proxier) refreshNodeContext(logger klog.Logger) (allDirty, listenersChanged bool) {
-	local, err := p.netdev.LocalAddresses(DummyDevice)
+	local, err := p.netdev.LocalAddresses(reconcile.DummyDevice)
 	if err != nil {
 		logger.Error(err, "Reading the node's addresses failed; keeping the previous ones")
 		return false, false
@@ -514,24 +525,24 @@ func (p *Proxier) refreshNodeContext(logger klog.Logger) (allDirty, listenersCha
 		if err != nil {
 			logger.Error(err, "Reading the host's listening sockets failed; keeping the previous ones")
 		} else {
-			listeners = newHostListeners(ls)
+			listeners = desired.NewHostListeners(ls)
 		}
 	}
 	localSet := map[netip.Addr]bool{}
 	var localInFamily []netip.Addr
 	for _, a := range local {
 		a = a.Unmap()
-		if inFamily(p.family, a) {
+		if desired.InFamily(p.family, a) {
 			localSet[a] = true
 			localInFamily = append(localInFamily, a)
 		}
 	}
-	all := append(append([]netip.Addr(nil), localInFamily...), p.reconciler.bindings()...)
-	nodePort := SelectNodePortAddresses(p.nodePortSel, localInFamily, all)
+	all := append(append([]netip.Addr(nil), localInFamily...), p.reconciler.Bindings()...)
+	nodePort := desired.SelectNodePortAddresses(p.nodePortSel, localInFamily, all)
 
 	ctx := &p.nodeCtx
 	allDirty = !sameAddresses(ctx.LocalAddresses, localSet, ctx.NodePortAddresses, nodePort)
-	listenersChanged = !ctx.HostListeners.equal(listeners)
+	listenersChanged = !ctx.HostListeners.Equal(listeners)
 	ctx.LocalAddresses, ctx.NodePortAddresses, ctx.HostListeners = localSet, nodePort, listeners
 	return allDirty, listenersChanged
 }
@@ -566,7 +577,7 @@ func parsePrefixes(family v1.IPFamily, cidrs []string) ([]netip.Prefix, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%q: %w", c, err)
 		}
-		if inFamily(family, p.Addr().Unmap()) {
+		if desired.InFamily(family, p.Addr().Unmap()) {
 			out = append(out, p.Masked())
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,8 +25,10 @@ import (
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipset"
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/netdev"
-	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgen"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/nftgeneration"
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/sockdiag"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/internal/fixture"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/reconcile"
 )
 
 // countingIPTables counts calls on upstream's iptables fake, which keeps state but no counts.
@@ -36,7 +37,7 @@ import (
 type countingIPTables struct {
 	*iptablestest.FakeIPTables
 	reads, writes int
-	gen           *nftgen.Fake
+	gen           *nftgeneration.Fake
 	header        string // the first line of every SaveInto, as iptables-save writes it
 	// restoreErr, when set, fails the next RestoreAll (once), as iptables-restore does on a
 	// rule the kernel refuses: nothing is written.
@@ -98,7 +99,7 @@ func (c *countingIPTables) RestoreAll(d []byte, f utiliptables.FlushFlag, r util
 			rest.WriteString(line)
 			continue
 		}
-		words, err := splitRestoreWords(text)
+		words, err := fixture.SplitRestoreWords(text)
 		if err != nil || len(words) < 3 {
 			return fmt.Errorf("bad insert %q: %v", text, err)
 		}
@@ -115,25 +116,6 @@ func (c *countingIPTables) RestoreAll(d []byte, f utiliptables.FlushFlag, r util
 	return nil
 }
 
-// splitRestoreWords splits an iptables-restore line into words; a double-quoted word may
-// hold spaces.
-func splitRestoreWords(line string) ([]string, error) {
-	var words []string
-	for line = strings.TrimSpace(line); line != ""; line = strings.TrimSpace(line) {
-		if line[0] != '"' {
-			w, rest, _ := strings.Cut(line, " ")
-			words, line = append(words, w), rest
-			continue
-		}
-		q, err := strconv.QuotedPrefix(line)
-		if err != nil {
-			return nil, err
-		}
-		w, _ := strconv.Unquote(q)
-		words, line = append(words, w), line[len(q):]
-	}
-	return words, nil
-}
 func (c *countingIPTables) EnsureRule(p utiliptables.RulePosition, t utiliptables.Table, ch utiliptables.Chain, args ...string) (bool, error) {
 	c.writes++
 	defer c.committed()
@@ -151,7 +133,7 @@ type env struct {
 	// listeners are the host's listening sockets.
 	listeners *sockdiag.Fake
 	// rulesGen, when a mutate function sets it, is the proxier's nf_tables generation.
-	rulesGen *nftgen.Fake
+	rulesGen *nftgeneration.Fake
 	// wrapIPVS, when a mutate function sets it, stands between the proxier and the fake IPVS.
 	wrapIPVS func(*kipvs.Fake) kipvs.Interface
 	// wrapIPSet, when a mutate function sets it, stands between the proxier and the fake ipset.
@@ -174,7 +156,7 @@ func newEnv(t *testing.T, mutate ...func(*kubeproxyconfig.KubeProxyConfiguration
 		ipt:       &countingIPTables{FakeIPTables: iptablestest.NewFake()},
 		listeners: sockdiag.NewFake(),
 	}
-	e.nd.AddLink("eth0", nodeIP4)
+	e.nd.AddLink("eth0", fixture.NodeIP4)
 	cfg := defaultTestConfig()
 	for _, m := range mutate {
 		m(cfg, e)
@@ -193,8 +175,8 @@ func newEnv(t *testing.T, mutate ...func(*kubeproxyconfig.KubeProxyConfiguration
 	}
 	p, err := NewProxier(context.Background(), Config{
 		Family:              v1.IPv4Protocol,
-		NodeName:            testNode,
-		NodeIP:              net.IP(nodeIP4.AsSlice()),
+		NodeName:            fixture.Node,
+		NodeIP:              net.IP(fixture.NodeIP4.AsSlice()),
 		Proxy:               cfg,
 		Fork:                forkconfig.Default(),
 		LocalDetector:       proxyutil.NewDetectLocalByCIDR("10.244.0.0/16"),
@@ -287,7 +269,7 @@ func (e *env) hasVirtualServer(k kipvs.Key) bool {
 
 func (e *env) bound() map[string]bool {
 	out := map[string]bool{}
-	for _, a := range e.nd.Addresses(DummyDevice) {
+	for _, a := range e.nd.Addresses(reconcile.DummyDevice) {
 		out[a.String()] = true
 	}
 	return out
@@ -307,8 +289,8 @@ func manyServicesEnv(t *testing.T, n int) *env {
 	e := newEnv(t)
 	var objs []any
 	for i := 0; i < n; i++ {
-		svc := service(fmt.Sprintf("s%d", i), fmt.Sprintf("10.96.%d.%d", i/250, i%250+1))
-		objs = append(objs, svc, slice(svc, v1.IPv4Protocol, ep{ip: fmt.Sprintf("10.244.%d.%d", i/250, i%250+1), node: "node-b"}))
+		svc := fixture.Service(fmt.Sprintf("s%d", i), fmt.Sprintf("10.96.%d.%d", i/250, i%250+1))
+		objs = append(objs, svc, fixture.Slice(svc, v1.IPv4Protocol, fixture.Endpoint{IP: fmt.Sprintf("10.244.%d.%d", i/250, i%250+1), Node: "node-b"}))
 	}
 	e.start(objs...)
 	return e

@@ -14,16 +14,19 @@ import (
 
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipset"
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/desired"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/internal/fixture"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/reconcile"
 )
 
 func webService() (*v1.Service, *discovery.EndpointSlice) {
-	svc := service("web", "10.96.0.10", nodePortType(30080))
-	return svc, slice(svc, v1.IPv4Protocol, ep{ip: "10.244.1.5", node: "node-b"}, ep{ip: "10.244.2.6", node: testNode})
+	svc := fixture.Service("web", "10.96.0.10", fixture.NodePort(30080))
+	return svc, fixture.Slice(svc, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.5", Node: "node-b"}, fixture.Endpoint{IP: "10.244.2.6", Node: fixture.Node})
 }
 
 var (
-	webCluster  = key("10.96.0.10", kipvs.TCP, 80)
-	webNodePort = key("192.168.0.10", kipvs.TCP, 30080)
+	webCluster  = fixture.Key("10.96.0.10", kipvs.TCP, 80)
+	webNodePort = fixture.Key("192.168.0.10", kipvs.TCP, 30080)
 )
 
 // TestFirstSyncProgramsTheKernel: a ClusterIP+NodePort service with two endpoints ends up as
@@ -48,10 +51,10 @@ func TestFirstSyncProgramsTheKernel(t *testing.T) {
 	if len(e.ipset.Sets()) != 17 {
 		t.Errorf("%d sets created, want upstream's 17", len(e.ipset.Sets()))
 	}
-	for _, j := range JumpRules() {
+	for _, j := range desired.JumpRules() {
 		var saved bytes.Buffer
 		_ = e.ipt.FakeIPTables.SaveInto(utiliptables.Table(j.Table), &saved)
-		if len(missingJumps(saved.Bytes(), j.Table)) > 0 {
+		if len(desired.MissingJumps(saved.Bytes(), j.Table)) > 0 {
 			t.Errorf("jump %s -> %s missing from %s:\n%s", j.SourceChain, j.Chain, j.Table, saved.String())
 		}
 	}
@@ -81,12 +84,12 @@ func TestSyncWithNoChangesWritesNothing(t *testing.T) {
 // to one of them.
 func endpointChangeWrites(t *testing.T, n int) (writes, reads int) {
 	e := manyServicesEnv(t, n)
-	target := service("s7", "10.96.0.8")
-	e.p.OnEndpointSliceUpdate(nil, slice(target, v1.IPv4Protocol,
-		ep{ip: "10.244.0.8", node: "node-b"}, ep{ip: "10.244.99.1", node: "node-b"}))
+	target := fixture.Service("s7", "10.96.0.8")
+	e.p.OnEndpointSliceUpdate(nil, fixture.Slice(target, v1.IPv4Protocol,
+		fixture.Endpoint{IP: "10.244.0.8", Node: "node-b"}, fixture.Endpoint{IP: "10.244.99.1", Node: "node-b"}))
 	e.resetCounts()
 	e.sync()
-	if got := e.realServers(key("10.96.0.8", kipvs.TCP, 80)); len(got) != 2 {
+	if got := e.realServers(fixture.Key("10.96.0.8", kipvs.TCP, 80)); len(got) != 2 {
 		t.Fatalf("endpoint not programmed: %v", got)
 	}
 	return e.writes(), e.reads()
@@ -122,13 +125,13 @@ var iptablesTampering = map[string]func(e *env){
 func TestTamperingIsRepairedByVerification(t *testing.T) {
 	cases := map[string]func(e *env){
 		"ipvs flushed":       func(e *env) { _ = e.ipvs.Flush() },
-		"kube-ipvs0 deleted": func(e *env) { _ = e.nd.DeleteLink(DummyDevice) },
+		"kube-ipvs0 deleted": func(e *env) { _ = e.nd.DeleteLink(reconcile.DummyDevice) },
 		"ipset destroyed": func(e *env) {
 			_ = e.ipset.Apply([]ipset.Op{{Kind: ipset.Destroy, Set: ipset.Set{Name: "KUBE-CLUSTER-IP"}}})
 		},
 		"chains flushed": iptablesTampering["chains flushed"],
 		"jump deleted":   iptablesTampering["jump deleted"],
-		"stray address":  func(e *env) { _ = e.nd.AddAddress(DummyDevice, addr("10.96.99.99")) },
+		"stray address":  func(e *env) { _ = e.nd.AddAddress(reconcile.DummyDevice, fixture.Addr("10.96.99.99")) },
 		"ipset entry swapped": func(e *env) { // same count: found by a full read of the entries
 			_ = e.ipset.Apply([]ipset.Op{
 				{Kind: ipset.Del, Set: ipset.Set{Name: "KUBE-CLUSTER-IP"}, Entry: "10.96.0.10,tcp:80"},
@@ -136,7 +139,7 @@ func TestTamperingIsRepairedByVerification(t *testing.T) {
 			})
 		},
 		"real server deleted": func(e *env) {
-			_ = e.ipvs.DeleteRealServer(webCluster, kipvs.RealServer{Address: addr("10.244.1.5"), Port: 8080, Weight: 1})
+			_ = e.ipvs.DeleteRealServer(webCluster, kipvs.RealServer{Address: fixture.Addr("10.244.1.5"), Port: 8080, Weight: 1})
 		},
 	}
 	for name, tamper := range cases {
@@ -150,7 +153,7 @@ func TestTamperingIsRepairedByVerification(t *testing.T) {
 				t.Fatalf("tampering changed nothing; the test is void")
 			}
 			// A real server is verified within realServerWindows periods.
-			for i := 0; i < realServerWindows && snapshot(e) != before; i++ {
+			for i := 0; i < reconcile.RealServerWindows && snapshot(e) != before; i++ {
 				e.verifySync()
 			}
 			if got := snapshot(e); got != before {
@@ -168,14 +171,14 @@ func TestIPSetVerificationReadsCounts(t *testing.T) {
 	svc, sl := webService()
 	e.start(svc, sl)
 	e.resetCounts()
-	for i := 0; i < 2*realServerWindows; i++ {
+	for i := 0; i < 2*reconcile.RealServerWindows; i++ {
 		e.verifySync()
 	}
 	if got := e.ipset.Count("List"); got != 2 {
-		t.Errorf("%d verifications listed every entry %d times, want 2", 2*realServerWindows, got)
+		t.Errorf("%d verifications listed every entry %d times, want 2", 2*reconcile.RealServerWindows, got)
 	}
-	if got := e.ipset.Count("EntryCounts"); got != 2*realServerWindows {
-		t.Errorf("entry counts read %d times, want %d", got, 2*realServerWindows)
+	if got := e.ipset.Count("EntryCounts"); got != 2*reconcile.RealServerWindows {
+		t.Errorf("entry counts read %d times, want %d", got, 2*reconcile.RealServerWindows)
 	}
 
 	_ = e.ipset.Apply([]ipset.Op{{Kind: ipset.Del, Set: ipset.Set{Name: "KUBE-CLUSTER-IP"}, Entry: "10.96.0.10,tcp:80"}})
@@ -253,11 +256,11 @@ func TestGracefulTerminationOfTCPRealServers(t *testing.T) {
 	e := newEnv(t)
 	svc, sl := webService()
 	e.start(svc, sl)
-	leaving := kipvs.RealServer{Address: addr("10.244.1.5"), Port: 8080}
+	leaving := kipvs.RealServer{Address: fixture.Addr("10.244.1.5"), Port: 8080}
 	if err := e.ipvs.SetConnections(webCluster, netip.MustParseAddrPort("10.244.1.5:8080"), 1, 0); err != nil {
 		t.Fatal(err)
 	}
-	e.p.OnEndpointSliceUpdate(nil, slice(svc, v1.IPv4Protocol, ep{ip: "10.244.2.6", node: testNode}))
+	e.p.OnEndpointSliceUpdate(nil, fixture.Slice(svc, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.2.6", Node: fixture.Node}))
 	e.sync()
 	if w, ok := e.realServers(webCluster)[leaving.String()]; !ok || w != 0 {
 		t.Fatalf("a TCP real server with a connection should stay at weight 0, got %v", e.realServers(webCluster))
@@ -275,11 +278,11 @@ func TestGracefulTerminationOfTCPRealServers(t *testing.T) {
 // TestUDPRealServersRemovedAtOnce: UDP has no graceful termination.
 func TestUDPRealServersRemovedAtOnce(t *testing.T) {
 	e := newEnv(t)
-	svc := service("dns", "10.96.0.53", protocol(v1.ProtocolUDP))
-	e.start(svc, slice(svc, v1.IPv4Protocol, ep{ip: "10.244.1.5"}, ep{ip: "10.244.1.6"}))
-	k := key("10.96.0.53", kipvs.UDP, 80)
+	svc := fixture.Service("dns", "10.96.0.53", fixture.Protocol(v1.ProtocolUDP))
+	e.start(svc, fixture.Slice(svc, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.5"}, fixture.Endpoint{IP: "10.244.1.6"}))
+	k := fixture.Key("10.96.0.53", kipvs.UDP, 80)
 	_ = e.ipvs.SetConnections(k, netip.MustParseAddrPort("10.244.1.5:8080"), 3, 3)
-	e.p.OnEndpointSliceUpdate(nil, slice(svc, v1.IPv4Protocol, ep{ip: "10.244.1.6"}))
+	e.p.OnEndpointSliceUpdate(nil, fixture.Slice(svc, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.6"}))
 	e.sync()
 	if got := e.realServers(k); len(got) != 1 {
 		t.Errorf("UDP real servers = %v, want only 10.244.1.6", got)
@@ -292,8 +295,8 @@ func TestWeightZeroLeftoversAreDrainedOnStart(t *testing.T) {
 	e := newEnv(t)
 	svc, sl := webService()
 	_ = e.ipvs.AddVirtualServer(kipvs.VirtualServer{Key: webCluster, Scheduler: "rr"})
-	_ = e.ipvs.AddRealServer(webCluster, kipvs.RealServer{Address: addr("10.244.9.9"), Port: 8080, Weight: 0})
-	_ = e.ipvs.AddRealServer(webCluster, kipvs.RealServer{Address: addr("10.244.1.5"), Port: 8080, Weight: 0})
+	_ = e.ipvs.AddRealServer(webCluster, kipvs.RealServer{Address: fixture.Addr("10.244.9.9"), Port: 8080, Weight: 0})
+	_ = e.ipvs.AddRealServer(webCluster, kipvs.RealServer{Address: fixture.Addr("10.244.1.5"), Port: 8080, Weight: 0})
 	e.start(svc, sl)
 	got := e.realServers(webCluster)
 	if _, ok := got["10.244.9.9:8080"]; ok {
@@ -327,8 +330,8 @@ func TestExcludeCIDRsAreNotTouched(t *testing.T) {
 	e := newEnv(t, func(c *kubeproxyconfig.KubeProxyConfiguration, e *env) {
 		c.IPVS.ExcludeCIDRs = []string{"172.16.0.0/16"}
 	})
-	foreign := key("172.16.0.1", kipvs.TCP, 443)
-	stale := key("10.96.7.7", kipvs.TCP, 443)
+	foreign := fixture.Key("172.16.0.1", kipvs.TCP, 443)
+	stale := fixture.Key("10.96.7.7", kipvs.TCP, 443)
 	_ = e.ipvs.AddVirtualServer(kipvs.VirtualServer{Key: foreign, Scheduler: "rr"})
 	_ = e.ipvs.AddVirtualServer(kipvs.VirtualServer{Key: stale, Scheduler: "rr"})
 	svc, sl := webService()
@@ -352,7 +355,7 @@ func TestFailedWriteIsRetriedAfterReload(t *testing.T) {
 			svc, sl := webService()
 			e.start(svc, sl)
 			e.ipvs.InjectError(method, errors.New("injected"))
-			e.p.OnEndpointSliceUpdate(nil, slice(svc, v1.IPv4Protocol, ep{ip: "10.244.1.5"}, ep{ip: "10.244.2.6"}, ep{ip: "10.244.3.7"}, ep{ip: "10.244.4.8"}))
+			e.p.OnEndpointSliceUpdate(nil, fixture.Slice(svc, v1.IPv4Protocol, fixture.Endpoint{IP: "10.244.1.5"}, fixture.Endpoint{IP: "10.244.2.6"}, fixture.Endpoint{IP: "10.244.3.7"}, fixture.Endpoint{IP: "10.244.4.8"}))
 			if err := e.p.syncProxyRules(); err == nil {
 				t.Fatalf("the sync should report the failed write")
 			}
@@ -374,16 +377,5 @@ func TestFailedWriteIsRetriedAfterReload(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestRealServerWindows(t *testing.T) {
-	for n, want := range map[int]uint32{0: 8, 300: 8, 4096: 8, 4097: 9, 15000: 30} {
-		if got := rsWindows(n); got != want {
-			t.Errorf("rsWindows(%d) = %d, want %d", n, got, want)
-		}
-		if lists := (n + int(want) - 1) / int(want); n > 8*realServerListsPerPeriod && lists > realServerListsPerPeriod {
-			t.Errorf("%d virtual servers in %d windows: %d reads per period", n, want, lists)
-		}
 	}
 }

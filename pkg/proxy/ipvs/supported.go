@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/desired"
 )
 
 // probeVirtualServer is a TEST-NET-2 address no service uses, for checking the scheduler.
@@ -22,7 +23,7 @@ func CheckSupport(ipvs kipvs.Interface, ipsetCheck func() error, scheduler strin
 		return err
 	}
 	if scheduler == "" {
-		scheduler = defaultScheduler
+		scheduler = desired.DefaultScheduler
 	}
 	existing, err := ipvs.ListVirtualServers()
 	if err != nil {

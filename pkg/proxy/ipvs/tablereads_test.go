@@ -5,18 +5,9 @@ import (
 	"testing"
 
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/internal/fixture"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/reconcile"
 )
-
-func TestTableWindows(t *testing.T) {
-	for n, want := range map[int]uint32{0: 1, 1: 1, 2048: 1, 2049: 2, 15000: 8} {
-		if got := tableWindows(n); got != want {
-			t.Errorf("tableWindows(%d) = %d, want %d", n, got, want)
-		}
-		if got := entryListPeriods(n); got != 8*want {
-			t.Errorf("entryListPeriods(%d) = %d, want %d", n, got, 8*want)
-		}
-	}
-}
 
 // TestWholeTableReadsPerVerification: a node with up to virtualServersPerTableRead virtual
 // servers lists every virtual server and address at every periodic verification, and every
@@ -30,8 +21,8 @@ func TestWholeTableReadsPerVerification(t *testing.T) {
 		services, verifications, wantTableReads, wantEntryLists int
 	}{
 		{services: 3, verifications: 32, wantTableReads: 32, wantEntryLists: 4},
-		{services: virtualServersPerTableRead, verifications: 32, wantTableReads: 32, wantEntryLists: 4},
-		{services: virtualServersPerTableRead + 1, verifications: 32, wantTableReads: 16, wantEntryLists: 2},
+		{services: reconcile.VirtualServersPerTableRead, verifications: 32, wantTableReads: 32, wantEntryLists: 4},
+		{services: reconcile.VirtualServersPerTableRead + 1, verifications: 32, wantTableReads: 16, wantEntryLists: 2},
 	} {
 		t.Run(fmt.Sprint(tc.services), func(t *testing.T) {
 			e := manyServicesEnv(t, tc.services)
@@ -63,16 +54,16 @@ func TestLargeTableTamperingIsRepaired(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds more than 2048 services")
 	}
-	n := virtualServersPerTableRead + 1 // a whole-table read every 2nd period, 8 RS windows
+	n := reconcile.VirtualServersPerTableRead + 1 // a whole-table read every 2nd period, 8 RS windows
 	// A Service whose real servers are read only between whole-table reads (an odd window;
 	// period p reads window p mod 8 and the whole table when p is even): a real server removed
 	// there is found only by comparing that window with the cache.
 	var k kipvs.Key
 	var rs kipvs.RealServer
 	for i := 0; i < n; i++ {
-		k = key(fmt.Sprintf("10.96.%d.%d", i/250, i%250+1), kipvs.TCP, 80)
-		rs = kipvs.RealServer{Address: addr(fmt.Sprintf("10.244.%d.%d", i/250, i%250+1)), Port: 8080, Weight: 1}
-		if windowOf(k, rsWindows(n))%2 == 1 {
+		k = fixture.Key(fmt.Sprintf("10.96.%d.%d", i/250, i%250+1), kipvs.TCP, 80)
+		rs = kipvs.RealServer{Address: fixture.Addr(fmt.Sprintf("10.244.%d.%d", i/250, i%250+1)), Port: 8080, Weight: 1}
+		if reconcile.WindowOf(k, reconcile.RSWindows(n))%2 == 1 {
 			break
 		}
 	}
@@ -80,9 +71,9 @@ func TestLargeTableTamperingIsRepaired(t *testing.T) {
 		tamper func(e *env)
 		within uint32
 	}{
-		"virtual server deleted": {func(e *env) { _ = e.ipvs.DeleteVirtualServer(k) }, rsWindows(n)},
-		"real server deleted":    {func(e *env) { _ = e.ipvs.DeleteRealServer(k, rs) }, rsWindows(n)},
-		"address deleted":        {func(e *env) { _ = e.nd.DeleteAddress(DummyDevice, k.Address) }, tableWindows(n)},
+		"virtual server deleted": {func(e *env) { _ = e.ipvs.DeleteVirtualServer(k) }, reconcile.RSWindows(n)},
+		"real server deleted":    {func(e *env) { _ = e.ipvs.DeleteRealServer(k, rs) }, reconcile.RSWindows(n)},
+		"address deleted":        {func(e *env) { _ = e.nd.DeleteAddress(reconcile.DummyDevice, k.Address) }, reconcile.TableWindows(n)},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

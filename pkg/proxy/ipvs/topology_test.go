@@ -6,19 +6,20 @@ import (
 	v1 "k8s.io/api/core/v1"
 
 	kipvs "github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/ipvs"
+	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/proxy/ipvs/internal/fixture"
 )
 
 // A change of this node's zone re-picks the real servers of topology-aware Services at the next
 // sync, with no endpoint change and no verification in between.
 func TestZoneChangeRepicksRealServers(t *testing.T) {
 	e := newEnv(t)
-	svc := service("zonal", "10.96.0.70")
-	es := slice(svc, v1.IPv4Protocol,
-		ep{ip: "10.244.1.1", node: "node-b", zones: []string{"zone-a"}},
-		ep{ip: "10.244.2.1", node: "node-c", zones: []string{"zone-b"}})
+	svc := fixture.Service("zonal", "10.96.0.70")
+	es := fixture.Slice(svc, v1.IPv4Protocol,
+		fixture.Endpoint{IP: "10.244.1.1", Node: "node-b", Zones: []string{"zone-a"}},
+		fixture.Endpoint{IP: "10.244.2.1", Node: "node-c", Zones: []string{"zone-b"}})
 	e.p.OnTopologyChange(map[string]string{v1.LabelTopologyZone: "zone-a"})
 	e.start(svc, es)
-	k := key("10.96.0.70", kipvs.TCP, 80)
+	k := fixture.Key("10.96.0.70", kipvs.TCP, 80)
 	if got := e.realServers(k); len(got) != 1 || got["10.244.1.1:8080"] != 1 {
 		t.Fatalf("zone-a: real servers %v, want only 10.244.1.1:8080", got)
 	}

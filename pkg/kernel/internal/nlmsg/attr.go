@@ -2,7 +2,7 @@
 // request and one receive buffer and walks each answer in place (Conn), and attribute encoding
 // and decoding (Writer, Attrs). The adapters speak their protocols on top: generic netlink for
 // IPVS (pkg/kernel/ipvs), rtnetlink address dumps (pkg/kernel/netdev), nfnetlink (nfnetlink.go)
-// for the nf_tables generation (pkg/kernel/nftgen) and the ipset headers (pkg/kernel/ipset).
+// for the nf_tables generation (pkg/kernel/nftgeneration) and the ipset headers (pkg/kernel/ipset).
 package nlmsg
 
 import (

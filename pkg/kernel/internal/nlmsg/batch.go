@@ -37,8 +37,8 @@ func (c *Conn) Next() *Writer {
 // one the kernel refused, with its index and error.
 //
 // Why: every request is a round trip otherwise (a send, the kernel's acknowledgement, a
-// receive): at a cold start of 150,000 real servers, 300,000 system calls. The kernel handles
-// the messages of one datagram in order and answers a refused one whether or not an
+// receive): two system calls per object at a cold start, which adds every real server. The
+// kernel handles the messages of one datagram in order and answers a refused one whether or not an
 // acknowledgement was asked for; so only the last asks for one, and its answer, read after any
 // refusals before it, ends the batch: two system calls for up to MaxBatch requests.
 //
