@@ -5,6 +5,7 @@ package ipvs
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/internal/nlmsg"
 )
@@ -65,6 +66,30 @@ func FuzzParseDest(f *testing.F) {
 		again, err := parseDest(w.B, vs)
 		if err != nil || again.RealServer != rs.RealServer {
 			t.Fatalf("parsed %+v, wrote it, read back %+v, %v", rs, again, err)
+		}
+	})
+}
+
+// FuzzParseTimeouts: timeouts read from any answer are whole seconds the kernel can hold, and
+// read back the same once written.
+func FuzzParseTimeouts(f *testing.F) {
+	var w nlmsg.Writer
+	putTimeouts(&w, timeouts{tcp: 900 * time.Second, tcpFin: 120 * time.Second, udp: 300 * time.Second})
+	f.Add(w.B)
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		got, err := parseTimeouts(msg)
+		if err != nil {
+			return
+		}
+		for _, d := range []time.Duration{got.tcp, got.tcpFin, got.udp} {
+			if d < 0 || d%time.Second != 0 || d > (1<<32-1)*time.Second {
+				t.Fatalf("parsed %+v", got)
+			}
+		}
+		var again nlmsg.Writer
+		putTimeouts(&again, got)
+		if back, err := parseTimeouts(again.B); err != nil || back != got {
+			t.Fatalf("parsed %+v, wrote it, read back %+v, %v", got, back, err)
 		}
 	})
 }

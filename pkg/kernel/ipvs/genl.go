@@ -57,3 +57,46 @@ func (g *genlConn) do(dump bool, each func(attrs []byte) error) error {
 		return each(body[genlHeaderLength:])
 	})
 }
+
+// The generic netlink controller (include/uapi/linux/genetlink.h), which maps family names to
+// the ids requests are sent to.
+const (
+	genlIDCtrl         = 0x10 // GENL_ID_CTRL
+	ctrlCmdGetFamily   = 3
+	ctrlAttrFamilyID   = 1 // u16
+	ctrlAttrFamilyName = 2 // NUL-terminated string
+
+	ipvsFamilyName = "IPVS"
+)
+
+// genlFamily asks the controller, on a socket opened for it in the calling thread's network
+// namespace, for the id of the family name. A family that is not registered (IPVS without the
+// ip_vs module) is ENOENT.
+func genlFamily(name string) (uint16, error) {
+	c, err := nlmsg.Open(unix.NETLINK_GENERIC)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	w := c.Begin()
+	w.B = append(w.B, ctrlCmdGetFamily, 1, 0, 0)
+	w.Str(ctrlAttrFamilyName, name)
+	var id uint16
+	err = c.Do(genlIDCtrl, false, func(typ uint16, body []byte) error {
+		if typ != genlIDCtrl || len(body) < genlHeaderLength {
+			return nil
+		}
+		return nlmsg.Attrs(body[genlHeaderLength:], func(t uint16, v []byte) error {
+			if t != ctrlAttrFamilyID {
+				return nil
+			}
+			var err error
+			id, err = nlmsg.U16(v)
+			return err
+		})
+	})
+	if err == nil && id == 0 {
+		err = fmt.Errorf("%w: no id for generic netlink family %s", nlmsg.ErrMalformed, name)
+	}
+	return id, err
+}

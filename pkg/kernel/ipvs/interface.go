@@ -1,6 +1,5 @@
 // Package ipvs is the kernel adapter for IPVS virtual and real servers: generic netlink requests
-// (its own socket for the table, github.com/moby/ipvs for the timeouts and the flush) with value
-// types that can be compared and used as map keys, so the reconciler can diff desired state
+// on a socket of its own (pkg/kernel/internal/nlmsg) with value types that can be compared and used as map keys, so the reconciler can diff desired state
 // against what the kernel holds.
 package ipvs
 

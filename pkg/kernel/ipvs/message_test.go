@@ -4,8 +4,10 @@ package ipvs
 
 import (
 	"encoding/binary"
+	"errors"
 	"net/netip"
 	"testing"
+	"time"
 
 	libipvs "github.com/moby/ipvs"
 	"golang.org/x/sys/unix"
@@ -273,10 +275,39 @@ func TestDestinations(t *testing.T) {
 }
 
 func TestMergeTimeouts(t *testing.T) {
-	cur := libipvs.Config{TimeoutTCP: 900e9, TimeoutTCPFin: 120e9, TimeoutUDP: 300e9}
-	got := mergeTimeouts(cur, 0, 30e9, 0)
-	want := libipvs.Config{TimeoutTCP: 900e9, TimeoutTCPFin: 30e9, TimeoutUDP: 300e9}
+	cur := timeouts{tcp: 900 * time.Second, tcpFin: 120 * time.Second, udp: 300 * time.Second}
+	got := mergeTimeouts(cur, 0, 30*time.Second, 0)
+	want := timeouts{tcp: 900 * time.Second, tcpFin: 30 * time.Second, udp: 300 * time.Second}
 	if got != want {
 		t.Errorf("mergeTimeouts = %+v, want %+v", got, want)
+	}
+}
+
+// TestTimeoutsMessage: what putTimeouts writes parses back, whole seconds are what the kernel
+// holds, and an answer missing a timeout or with a short value is an error, not a zero.
+func TestTimeoutsMessage(t *testing.T) {
+	in := timeouts{tcp: 900 * time.Second, tcpFin: 120*time.Second + 999*time.Millisecond, udp: 0}
+	w := &nlmsg.Writer{}
+	putTimeouts(w, in)
+	got, err := parseTimeouts(w.B)
+	want := timeouts{tcp: 900 * time.Second, tcpFin: 120 * time.Second}
+	if err != nil || got != want {
+		t.Errorf("round trip = %+v, %v; want %+v", got, err, want)
+	}
+	two := &nlmsg.Writer{}
+	two.U32(attrTimeoutTCP, 900)
+	two.U32(attrTimeoutUDP, 300)
+	if _, err := parseTimeouts(two.B); !errors.Is(err, nlmsg.ErrMalformed) {
+		t.Errorf("two timeouts: %v, want ErrMalformed", err)
+	}
+	short := &nlmsg.Writer{}
+	short.Put(attrTimeoutTCP, []byte{1, 0})
+	short.U32(attrTimeoutTCPFin, 120)
+	short.U32(attrTimeoutUDP, 300)
+	if _, err := parseTimeouts(short.B); err == nil {
+		t.Error("a 2-byte timeout parsed")
+	}
+	if seconds(-time.Second) != 0 || seconds(1<<33*time.Second) != 1<<32-1 {
+		t.Error("seconds does not clamp")
 	}
 }

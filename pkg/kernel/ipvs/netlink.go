@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	libipvs "github.com/moby/ipvs"
-	"github.com/vishvananda/netlink"
 	"k8s.io/klog/v2"
 
 	"github.com/kube-proxy-ipvs/kube-proxy-ipvs/pkg/kernel/internal/nlmsg"
@@ -24,20 +22,18 @@ var ErrNotAvailable = errors.New("ip_vs is not available")
 const procIPVS = "/proc/net/ip_vs"
 
 // Netlink is the kernel implementation of Interface, bound to the network namespace of the
-// thread that called NewNetlink. Virtual and real servers go through its own generic netlink
-// socket (genl.go); the timeouts and the flush through moby/ipvs.
+// thread that called NewNetlink. Every request goes through its own generic netlink socket
+// (genl.go).
 type Netlink struct {
-	// mu serializes requests: each socket is used by one request at a time.
+	// mu serializes requests: the socket is used by one request at a time.
 	mu sync.Mutex
 	c  *genlConn
-	h  *libipvs.Handle
 }
 
 var _ Interface = &Netlink{}
 
-// NewNetlink loads ip_vs if needed and opens a handle. It fails with ErrNotAvailable when the
-// kernel has no IPVS: moby/ipvs itself only logs that case and then silently sends every request
-// to generic netlink family 0, where the kernel acknowledges it without doing anything.
+// NewNetlink loads ip_vs if needed and opens a socket. It fails with ErrNotAvailable when the
+// kernel has no IPVS, which shows as a missing generic netlink family.
 func NewNetlink() (*Netlink, error) {
 	if _, err := os.Stat(procIPVS); err != nil {
 		out, err := exec.Command("modprobe", "ip_vs").CombinedOutput()
@@ -45,35 +41,28 @@ func NewNetlink() (*Netlink, error) {
 			klog.V(2).InfoS("modprobe ip_vs failed", "err", err, "output", strings.TrimSpace(string(out)))
 		}
 	}
-	// The generic netlink family must exist before moby/ipvs first resolves it: it does so once
-	// per process and keeps the (zero) result forever.
-	fam, err := netlink.GenlFamilyGet("IPVS")
+	fam, err := genlFamily(ipvsFamilyName)
 	if err != nil {
-		return nil, fmt.Errorf("%w: generic netlink family IPVS: %v", ErrNotAvailable, err)
+		return nil, fmt.Errorf("%w: generic netlink family %s: %v", ErrNotAvailable, ipvsFamilyName, err)
 	}
-	h, err := libipvs.New("")
+	c, err := newGenlConn(fam)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotAvailable, err)
-	}
-	// A round-trip proves requests reach IPVS in this namespace.
-	if _, err := h.GetConfig(); err != nil {
-		h.Close()
-		return nil, fmt.Errorf("%w: reading config: %v", ErrNotAvailable, err)
-	}
-	c, err := newGenlConn(fam.ID)
-	if err != nil {
-		h.Close()
 		return nil, err
 	}
-	return &Netlink{c: c, h: h}, nil
+	n := &Netlink{c: c}
+	// A round trip proves requests reach IPVS in this namespace.
+	if _, err := n.getTimeouts(); err != nil {
+		c.close()
+		return nil, fmt.Errorf("%w: reading config: %v", ErrNotAvailable, err)
+	}
+	return n, nil
 }
 
-// Close releases the netlink sockets.
+// Close releases the netlink socket.
 func (n *Netlink) Close() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.c.close()
-	n.h.Close()
 }
 
 // dumpAttempts: a dump the kernel flags as interrupted (the table changed under it, e.g. by
@@ -226,7 +215,8 @@ func (n *Netlink) destination(cmd uint8, vs Key, rs RealServer, full bool, verb 
 func (n *Netlink) Flush() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if err := n.h.Flush(); err != nil {
+	n.c.begin(cmdFlush)
+	if err := n.c.do(false, nil); err != nil {
 		return fmt.Errorf("flushing IPVS: %w", err)
 	}
 	return nil
@@ -237,12 +227,12 @@ func (n *Netlink) Flush() error {
 func (n *Netlink) SetTimeouts(tcp, tcpFin, udp time.Duration) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	cur, err := n.h.GetConfig()
+	cur, err := n.getTimeouts()
 	if err != nil {
 		return fmt.Errorf("reading IPVS timeouts: %w", err)
 	}
-	c := mergeTimeouts(*cur, tcp, tcpFin, udp)
-	if err := n.h.SetConfig(&c); err != nil {
+	putTimeouts(n.c.begin(cmdSetConfig), mergeTimeouts(cur, tcp, tcpFin, udp))
+	if err := n.c.do(false, nil); err != nil {
 		return fmt.Errorf("setting IPVS timeouts: %w", err)
 	}
 	return nil
@@ -252,22 +242,9 @@ func (n *Netlink) SetTimeouts(tcp, tcpFin, udp time.Duration) error {
 func (n *Netlink) Timeouts() (tcp, tcpFin, udp time.Duration, err error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	c, err := n.h.GetConfig()
+	t, err := n.getTimeouts()
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("reading IPVS timeouts: %w", err)
 	}
-	return c.TimeoutTCP, c.TimeoutTCPFin, c.TimeoutUDP, nil
-}
-
-func mergeTimeouts(cur libipvs.Config, tcp, tcpFin, udp time.Duration) libipvs.Config {
-	if tcp > 0 {
-		cur.TimeoutTCP = tcp
-	}
-	if tcpFin > 0 {
-		cur.TimeoutTCPFin = tcpFin
-	}
-	if udp > 0 {
-		cur.TimeoutUDP = udp
-	}
-	return cur
+	return t.tcp, t.tcpFin, t.udp, nil
 }

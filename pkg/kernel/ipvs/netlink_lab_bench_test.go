@@ -29,16 +29,21 @@ func BenchmarkRealServerRequests(b *testing.B) {
 		}
 	}
 	rs := RealServer{Address: netip.MustParseAddr("10.244.2.1"), Port: 8080, Weight: 1}
+	h, err := libipvs.New("") // in the namespace labNetlink entered
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(h.Close)
 	mSvc := &libipvs.Service{Address: net.IP{10, 96, 0, 1}, Protocol: unix.IPPROTO_TCP, Port: 80,
 		AddressFamily: unix.AF_INET, Netmask: 0xffffffff, SchedName: "rr"}
 	mDst := &libipvs.Destination{Address: net.IP{10, 244, 2, 1}, Port: 8080, Weight: 1, AddressFamily: unix.AF_INET}
 
 	b.Run("write/moby", func(b *testing.B) {
 		for b.Loop() {
-			if err := n.h.NewDestination(mSvc, mDst); err != nil {
+			if err := h.NewDestination(mSvc, mDst); err != nil {
 				b.Fatal(err)
 			}
-			if err := n.h.DelDestination(mSvc, mDst); err != nil {
+			if err := h.DelDestination(mSvc, mDst); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -90,7 +95,7 @@ func BenchmarkRealServerRequests(b *testing.B) {
 	})
 	b.Run("list50/moby", func(b *testing.B) {
 		for b.Loop() {
-			if d, err := n.h.GetDestinations(mSvc); err != nil || len(d) != 50 {
+			if d, err := h.GetDestinations(mSvc); err != nil || len(d) != 50 {
 				b.Fatal(len(d), err)
 			}
 		}

@@ -105,6 +105,16 @@ func TestNetlinkLab(t *testing.T) {
 	if err != nil || tcp != 900*time.Second || fin != 33*time.Second || udp != 300*time.Second {
 		t.Errorf("timeouts after SetTimeouts(0, 33s, 0) = %v %v %v %v", tcp, fin, udp, err)
 	}
+	// The same, read by moby/ipvs (the adapter's own reader could share a mistake with its writer).
+	if h, err := libipvs.New(""); err != nil {
+		t.Error(err)
+	} else {
+		cfg, err := h.GetConfig()
+		h.Close()
+		if err != nil || cfg.TimeoutTCP != 900*time.Second || cfg.TimeoutTCPFin != 33*time.Second || cfg.TimeoutUDP != 300*time.Second {
+			t.Errorf("moby/ipvs reads the timeouts as %+v, %v", cfg, err)
+		}
+	}
 
 	if err := n.Flush(); err != nil {
 		t.Fatal(err)
@@ -165,7 +175,12 @@ func TestNetlinkLabLargeDumps(t *testing.T) {
 		want = append(want, vs)
 	}
 	// A firewall-mark service (not ours to manage) through moby/ipvs.
-	if err := n.h.NewService(&libipvs.Service{FWMark: 9, AddressFamily: syscall.AF_INET, SchedName: "rr", Netmask: 0xffffffff}); err != nil {
+	h, err := libipvs.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.NewService(&libipvs.Service{FWMark: 9, AddressFamily: syscall.AF_INET, SchedName: "rr", Netmask: 0xffffffff}); err != nil {
 		t.Fatal(err)
 	}
 	assertVSs(t, n, want...)

@@ -18,7 +18,9 @@ import (
 // a 64 KiB receive array for every answer and copies every datagram, and its users build each
 // request from many small objects and parse each answer into more. Here one request buffer and
 // one receive buffer are reused and answers are handed to the caller in place.
-// BenchmarkRealServerRequests (pkg/kernel/ipvs) compares it with moby/ipvs.
+// BenchmarkRealServerRequests (pkg/kernel/ipvs) compares it with moby/ipvs, and
+// BenchmarkNetlinkStacks (pkg/kernel/ipvs, pkg/kernel/netdev) with mdlayher/netlink, the stack
+// knftables brings into the binary.
 type Conn struct {
 	fd     int
 	seq    uint32
