@@ -36,16 +36,7 @@ func BenchmarkNetlinkStacks(b *testing.B) {
 	for i := range nlmsg.MaxBatch {
 		batch = append(batch, RealServer{Address: netip.AddrFrom4([4]byte{10, 245, 0, byte(i)}), Port: 8080, Weight: 1})
 	}
-	// The mdlayher sockets open here, in the namespace's thread (b.Run starts goroutines).
-	md := map[string]*stackbench.Conn{}
-	for name, size := range map[string]int{"mdlayher": 0, "mdlayher-pool": 64 << 10} {
-		c, err := stackbench.Dial(unix.NETLINK_GENERIC, size)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(c.Close)
-		md[name] = c
-	}
+	md := stackbench.Open(b, unix.NETLINK_GENERIC)
 	bodies := func(cmd uint8, full bool) [][]byte {
 		var out [][]byte
 		for _, rs := range batch {
@@ -89,7 +80,7 @@ func BenchmarkNetlinkStacks(b *testing.B) {
 			}
 		}
 	})
-	for _, name := range []string{"mdlayher", "mdlayher-pool"} {
+	for _, name := range stackbench.Variants {
 		c := md[name]
 		b.Run("batch64/"+name, func(b *testing.B) {
 			for b.Loop() {
@@ -121,7 +112,7 @@ func BenchmarkNetlinkStacks(b *testing.B) {
 			}
 		}
 	})
-	for _, name := range []string{"mdlayher", "mdlayher-pool"} {
+	for _, name := range stackbench.Variants {
 		c := md[name]
 		b.Run("dump1000/"+name, func(b *testing.B) {
 			var out []RealServerStatus

@@ -43,15 +43,7 @@ func BenchmarkNetlinkStacks(b *testing.B) {
 	if err := n.AddAddresses(benchDev, bound, func(_ int, err error) { b.Fatal(err) }); err != nil {
 		b.Fatal(err)
 	}
-	md := map[string]*stackbench.Conn{}
-	for name, size := range map[string]int{"mdlayher": 0, "mdlayher-pool": 64 << 10} {
-		c, err := stackbench.Dial(unix.NETLINK_ROUTE, size)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(c.Close)
-		md[name] = c
-	}
+	md := stackbench.Open(b, unix.NETLINK_ROUTE)
 	var bodies [][]byte
 	for _, a := range batch {
 		w := &nlmsg.Writer{}
@@ -70,7 +62,7 @@ func BenchmarkNetlinkStacks(b *testing.B) {
 			}
 		}
 	})
-	for _, name := range []string{"mdlayher", "mdlayher-pool"} {
+	for _, name := range stackbench.Variants {
 		c := md[name]
 		b.Run("batch64/"+name, func(b *testing.B) {
 			for b.Loop() {
@@ -94,7 +86,7 @@ func BenchmarkNetlinkStacks(b *testing.B) {
 		}
 	})
 	req := make([]byte, unix.SizeofIfAddrmsg)
-	for _, name := range []string{"mdlayher", "mdlayher-pool"} {
+	for _, name := range stackbench.Variants {
 		c := md[name]
 		b.Run("dump2000/"+name, func(b *testing.B) {
 			var out []netip.Addr

@@ -8,6 +8,7 @@ package stackbench
 
 import (
 	"fmt"
+	"testing"
 
 	"github.com/mdlayher/netlink"
 )
@@ -75,4 +76,23 @@ func (c *Conn) Dump(typ uint16, body []byte, each func(typ uint16, body []byte) 
 		}
 	}
 	return nil
+}
+
+// Variants names the two ways Open dials mdlayher, in the order the benchmarks run them.
+var Variants = []string{"mdlayher", "mdlayher-pool"}
+
+// Open dials every variant for protocol proto in the calling thread's network namespace (the
+// benchmark's; b.Run starts goroutines on other threads) and closes them when tb ends.
+func Open(tb testing.TB, proto int) map[string]*Conn {
+	tb.Helper()
+	out := map[string]*Conn{}
+	for i, size := range []int{0, 64 << 10} {
+		c, err := Dial(proto, size)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(c.Close)
+		out[Variants[i]] = c
+	}
+	return out
 }
