@@ -12,9 +12,8 @@
 #                sched, strictarp, timeouts
 #   PHASES       change phases after the initial state (default 2; the first moves node1's zone)
 #   JOBS         guests at once (default 2; 1 when replaying): the seeds are split into JOBS
-#                ranges of consecutive seeds, each in its own guest with its own control plane.
-#                On a 2-core host two guests finish 20 seeds in about 2 hours where one takes
-#                about 2.5 (docs/parity.md)
+#                ranges of consecutive seeds, each in its own guest with its own control plane
+#                (timings in docs/parity.md)
 #   E2E_TIMEOUT  guest timeout (default: 720 s per seed of a guest + 600)
 # Output: _output/parity-report.md; dumps of every phase in _output/parity/artifacts/parity/seed-N
 # (JOBS > 1: _output/parity/jobJ/artifacts/..., each guest's log in _output/parity/jobJ.log).
